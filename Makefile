@@ -1,0 +1,36 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+# Each one builds the virtualenv it needs; both are safe to run twice.
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench kafka-up kafka-down clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/edusync demo $(ARGS)
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest $(ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy worker handlers schemas simulators deploy
+
+bench: $(STAMP)
+	$(VENV)/bin/python -m bench.run_all
+
+kafka-up: $(STAMP)
+	$(VENV)/bin/edusync kafka up
+
+kafka-down: $(STAMP)
+	$(VENV)/bin/edusync kafka down
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,1 @@
+"""edusync: event-driven integration worker for school-district data."""

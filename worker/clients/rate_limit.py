@@ -1,0 +1,48 @@
+"""A client-side token bucket, shared by every request of one upstream account."""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+
+from worker.metrics import UPSTREAM_THROTTLE_WAIT
+
+
+class TokenBucket:
+    """Refills ``rate`` tokens per second up to ``burst``; ``acquire`` waits for a token.
+
+    One instance per upstream account: every client of that account must share it,
+    because the upstream counts requests per account, not per connection.
+    """
+
+    def __init__(self, rate: float, burst: float, *, system: str = "unknown") -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("token bucket needs rate > 0 and burst >= 1")
+        self.rate = rate
+        self.burst = burst
+        self._tokens = burst
+        self._stamp = time.monotonic()
+        self._lock = anyio.Lock()
+        self._system = system
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+
+    async def acquire(self, tokens: float = 1.0) -> None:
+        """Take ``tokens``, sleeping until the bucket holds enough."""
+        async with self._lock:
+            self._refill()
+            if self._tokens < tokens:
+                wait = (tokens - self._tokens) / self.rate
+                UPSTREAM_THROTTLE_WAIT.labels(self._system).inc(wait)
+                await anyio.sleep(wait)
+                self._refill()
+            self._tokens -= tokens
+
+    def drain(self) -> None:
+        """Empty the bucket, for when the server says we are over budget anyway."""
+        self._tokens = 0.0
+        self._stamp = time.monotonic()
