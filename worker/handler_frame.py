@@ -1,0 +1,229 @@
+"""The generic handler loop a concrete handler plugs into.
+
+consume (read_committed) -> handler reads the target, writes only the difference ->
+ledger entries, dead letters and consumer offsets commit in ONE transaction per batch.
+Transient failures retry with jittered backoff and never skip an event; permanent
+failures go to ``edusync.dlq.<handler>`` with the reason, and the partition moves on.
+A crash before the commit replays the batch; handlers read the target before writing,
+so a replayed event is a no-op.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import orjson
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from pydantic import ValidationError
+
+from schemas.dead_letter import DeadLetter, OriginalRecord
+from schemas.envelope import CloudEvent, EnvelopeError
+from worker.backoff import Backoff
+from worker.clients.errors import PermanentUpstreamError, UpstreamError
+from worker.kafka.errors import require_broker
+from worker.kafka.producer import TransactionalProducer
+from worker.metrics import COMPONENT_UP, END_TO_END_LATENCY, HANDLER_EVENTS, Outcome
+from worker.shutdown import StopToken
+from worker.state_store import StateStore
+from worker.topics import dlq_topic
+
+log = structlog.get_logger(__name__)
+
+
+class PermanentFailure(Exception):
+    """Raised by a handler for an event that retrying cannot fix; it is dead-lettered."""
+
+
+class TransientFailure(Exception):
+    """Raised by a handler for a failure that may pass on retry."""
+
+
+class Ledger:
+    """A handler's view of ``edusync._ledger``: what it last wrote to each target entity.
+    Writes are staged and commit with the batch's offsets."""
+
+    def __init__(self, store: StateStore, handler: str) -> None:
+        self._store = store
+        self._prefix = f"{handler}/"
+
+    def get(self, key: str) -> Any:
+        """The entry for ``key`` (``target/entity``), or None."""
+        return self._store.get(self._prefix + key)
+
+    def put(self, key: str, value: Any) -> None:
+        """Record what was written for ``key``; ``None`` forgets it."""
+        self._store.stage(self._prefix + key, value)
+
+    def items(self, prefix: str = "") -> list[tuple[str, Any]]:
+        """Entries under ``prefix``, keys without the handler prefix."""
+        n = len(self._prefix)
+        return [(k[n:], v) for k, v in self._store.items(self._prefix + prefix)]
+
+
+class Handler(Protocol):
+    """Applies events from ``topics`` to a target. Returns the outcome, or raises
+    ``TransientFailure``/``TransientUpstreamError`` to retry and ``PermanentFailure``/
+    ``PermanentUpstreamError`` to dead-letter.
+
+    A no-op must still bring the ledger up to what the target holds: after a crash between
+    a write and its commit, the replay finds the write done and only the ledger behind."""
+
+    name: str
+    topics: Sequence[str]
+
+    async def handle(self, event: CloudEvent, ledger: Ledger) -> Outcome: ...
+
+
+@dataclass
+class _DeadLetterOut:
+    key: bytes | None
+    value: bytes
+
+
+def _classify(exc: BaseException) -> str:
+    """'transient' or 'permanent' for an exception raised while handling."""
+    if isinstance(exc, PermanentFailure | PermanentUpstreamError | ValidationError | EnvelopeError):
+        return "permanent"
+    if isinstance(exc, TransientFailure | UpstreamError | TimeoutError | ConnectionError):
+        return "transient"
+    return "permanent"  # a bug: dead-letter it with the traceback rather than block the partition
+
+
+class HandlerRunner:
+    """Consumes a handler's topics in a consumer group and applies each event once."""
+
+    def __init__(
+        self, handler: Handler, *, bootstrap: str, producer: TransactionalProducer,
+        ledger_store: StateStore, backoff: Backoff | None = None, max_records: int = 500,
+        group_id: str | None = None, broker_patience: float = 60.0,
+    ) -> None:
+        self.handler = handler
+        self.bootstrap = bootstrap
+        self.producer = producer
+        self.ledger_store = ledger_store
+        self.ledger = Ledger(ledger_store, handler.name)
+        self.backoff = backoff or Backoff(base=0.2, cap=30.0)
+        self.max_records = max_records
+        self.group_id = group_id or group_id_for(handler.name)
+        self.broker_patience = broker_patience
+        self.dlq = dlq_topic(handler.name)
+
+    def _consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            *self.handler.topics,
+            bootstrap_servers=self.bootstrap,
+            group_id=self.group_id,
+            isolation_level="read_committed",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            # A target can be slow; do not get thrown out of the group mid-batch.
+            max_poll_interval_ms=600_000,
+            client_id=f"edusync-{self.handler.name}",
+        )
+
+    async def run(self, stop: StopToken) -> None:
+        """Consume until ``stop``; the in-flight event finishes and its batch commits first."""
+        consumer = self._consumer()
+        await consumer.start()
+        component = f"handler:{self.handler.name}"
+        COMPONENT_UP.labels(component).set(1)
+        last_contact = time.monotonic()
+        try:
+            while not stop.stopping:
+                batch = await consumer.getmany(timeout_ms=500, max_records=self.max_records)
+                if batch:
+                    last_contact = time.monotonic()
+                    await self._process_batch(batch, stop)
+                elif time.monotonic() - last_contact > 10:
+                    await self._check_broker(consumer)
+                    last_contact = time.monotonic()
+        finally:
+            COMPONENT_UP.labels(component).set(0)
+            await consumer.stop()
+
+    async def _check_broker(self, consumer: AIOKafkaConsumer) -> None:
+        """An idle consumer cannot tell a quiet topic from a dead broker; ask for metadata."""
+        await require_broker(consumer, self.bootstrap, self.broker_patience)
+
+    async def _process_batch(
+        self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]], stop: StopToken
+    ) -> None:
+        offsets: dict[TopicPartition, int] = {}
+        dead: list[_DeadLetterOut] = []
+        applied_times: list[datetime] = []
+        tally: dict[Outcome, int] = {}
+        for tp, records in batch.items():
+            for rec in records:
+                result = await self._process_one(rec, stop, dead)
+                if result is None:  # stop requested while retrying: leave it for the next run
+                    break
+                outcome, event_time = result
+                tally[outcome] = tally.get(outcome, 0) + 1
+                if outcome is Outcome.APPLIED and event_time is not None:
+                    applied_times.append(event_time)
+                offsets[tp] = rec.offset + 1
+            if stop.stopping and tp not in offsets:
+                break
+        if not offsets:
+            return
+        async with self.producer.transaction() as txn:
+            await self.ledger_store.flush(txn)
+            for d in dead:
+                await txn.send(self.dlq, d.key or b"", d.value)
+            await txn.send_offsets(offsets, self.group_id)
+        now = datetime.now(UTC)
+        for outcome, n in tally.items():
+            HANDLER_EVENTS.labels(self.handler.name, outcome.value).inc(n)
+        for t in applied_times:
+            END_TO_END_LATENCY.labels(self.handler.name).observe(max(0.0, (now - t).total_seconds()))
+
+    async def _process_one(
+        self, rec: ConsumerRecord[bytes, bytes], stop: StopToken, dead: list[_DeadLetterOut]
+    ) -> tuple[Outcome, datetime | None] | None:
+        attempts = 0
+        event: CloudEvent | None = None
+        while True:
+            attempts += 1
+            try:
+                event = CloudEvent.from_bytes(rec.value)
+                return await self.handler.handle(event, self.ledger), event.time
+            except Exception as exc:  # classified below; nothing escapes unhandled
+                if _classify(exc) == "permanent":
+                    dead.append(self._dead_letter(rec, event, exc, attempts))
+                    return Outcome.DEAD_LETTERED, None
+                HANDLER_EVENTS.labels(self.handler.name, Outcome.RETRIED.value).inc()
+                delay = self.backoff.delay(attempts - 1)
+                log.warning("transient failure; will retry", handler=self.handler.name,
+                            subject=event.subject if event else None, attempt=attempts,
+                            error=str(exc), retry_in=round(delay, 2))
+                if await stop.sleep(delay):
+                    return None
+
+    def _dead_letter(
+        self, rec: ConsumerRecord[bytes, bytes], event: CloudEvent | None, exc: BaseException,
+        attempts: int,
+    ) -> _DeadLetterOut:
+        reason = f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, PermanentFailure | UpstreamError | ValidationError | EnvelopeError):
+            reason += "\n" + "".join(traceback.format_exception(exc)[-3:])
+        log.error("dead-lettered", handler=self.handler.name, topic=rec.topic, partition=rec.partition,
+                  offset=rec.offset, reason=reason.splitlines()[0], attempts=attempts)
+        letter = DeadLetter(
+            handler=self.handler.name, reason=reason, error_type=type(exc).__name__,
+            attempts=attempts, failed_at=datetime.now(UTC), event_id=event.id if event else None,
+            original=OriginalRecord.from_bytes(
+                rec.topic, rec.partition, rec.offset, rec.key, rec.value, rec.headers
+            ),
+        )
+        return _DeadLetterOut(rec.key, orjson.dumps(letter.model_dump(mode="json")))
+
+
+def group_id_for(handler: str) -> str:
+    """The consumer group of a handler."""
+    return f"edusync.{handler}"
