@@ -17,7 +17,7 @@ from schemas.dead_letter import DeadLetter
 from schemas.envelope import make_event
 from simulators.faults import FaultConfig
 from simulators.server import ThreadedServer
-from tests.frame_apps import COUNTER_TYPE, Item, KVHandler, KillPlan
+from tests.frame_apps import COUNTER_TYPE, Item, KillPlan, KVHandler
 from tests.kafka_tools import group_lag, read_topic
 from tests.kv_target import KVTarget
 from worker.backoff import Backoff
@@ -31,13 +31,12 @@ pytestmark = pytest.mark.anyio
 
 
 async def _publish(bootstrap: str, topic: str, items: list[Item], tenant: str = "t") -> None:
-    async with TransactionalProducer(bootstrap, f"test.source.{topic}") as producer:
-        async with producer.transaction() as txn:
-            for item in items:
-                await txn.send_event(topic, make_event(
-                    tenant=tenant, source="test:kv", type=COUNTER_TYPE, subject=f"{tenant}/kv/{item.key}",
-                    version=f"{item.key}:{item.version}", data=item,
-                ))
+    async with TransactionalProducer(bootstrap, f"test.source.{topic}") as producer, producer.transaction() as txn:
+        for item in items:
+            await txn.send_event(topic, make_event(
+                tenant=tenant, source="test:kv", type=COUNTER_TYPE, subject=f"{tenant}/kv/{item.key}",
+                version=f"{item.key}:{item.version}", data=item,
+            ))
 
 
 async def _setup(bootstrap: str, unique: str, name: str) -> str:
@@ -136,9 +135,9 @@ async def test_permanent_failure_goes_to_dlq_and_the_partition_moves_on(
 async def test_unparseable_record_is_dead_lettered_not_crashing(kafka_bootstrap: str, unique: str) -> None:
     name = f"kv{unique}"
     topic = await _setup(kafka_bootstrap, unique, name)
-    async with TransactionalProducer(kafka_bootstrap, f"test.junk.{unique}") as producer:
-        async with producer.transaction() as txn:
-            await txn.send(topic, b"t/kv/x", b"<html>not an event</html>")
+    async with TransactionalProducer(kafka_bootstrap, f"test.junk.{unique}") as producer, \
+            producer.transaction() as txn:
+        await txn.send(topic, b"t/kv/x", b"<html>not an event</html>")
     await _publish(kafka_bootstrap, topic, [Item(key="x", version=1, value="ok")])
     target = KVTarget()
     with ThreadedServer(target.app()) as server:
@@ -178,7 +177,7 @@ async def test_sigterm_finishes_in_flight_event_commits_and_exits_zero(
         proc = _handler_proc(kafka_bootstrap, topic, name, server.url)
         while len(target.writes) < 30:
             assert proc.poll() is None, proc.stderr.read().decode()  # type: ignore[union-attr]
-            time.sleep(0.05)
+            await anyio.sleep(0.05)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0, proc.stderr.read().decode()  # type: ignore[union-attr]
     applied = len(target.writes)

@@ -7,9 +7,9 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 
+import anyio
 import pytest
 
 from schemas.envelope import CloudEvent
@@ -64,7 +64,7 @@ async def test_poller_killed_at_random_moments_publishes_every_event_once(
     total = 3000  # small pages, many transactions: several seconds of work to kill into
     for _ in range(4):
         proc = _poller(kafka_bootstrap, topic, tenant, total=total, page=5)
-        time.sleep(rng.uniform(1.0, 2.5))  # start-up takes about a second; die somewhere after
+        await anyio.sleep(rng.uniform(1.0, 2.5))  # start-up takes about a second; die somewhere after
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             kills += 1

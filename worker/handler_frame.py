@@ -10,6 +10,7 @@ so a replayed event is a no-op.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import traceback
 from collections.abc import Sequence
@@ -17,16 +18,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import anyio
 import orjson
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from schemas.dead_letter import DeadLetter, OriginalRecord
 from schemas.envelope import CloudEvent, EnvelopeError
 from worker.backoff import Backoff
 from worker.clients.errors import PermanentUpstreamError, UpstreamError
-from worker.kafka.errors import require_broker
+from worker.kafka.errors import BrokerUnavailableError, require_broker
 from worker.kafka.producer import TransactionalProducer
 from worker.metrics import COMPONENT_UP, END_TO_END_LATENCY, HANDLER_EVENTS, Outcome
 from worker.shutdown import StopToken
@@ -113,6 +116,7 @@ class HandlerRunner:
         self.group_id = group_id or group_id_for(handler.name)
         self.broker_patience = broker_patience
         self.dlq = dlq_topic(handler.name)
+        self.started = anyio.Event()
 
     def _consumer(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
@@ -130,13 +134,26 @@ class HandlerRunner:
     async def run(self, stop: StopToken) -> None:
         """Consume until ``stop``; the in-flight event finishes and its batch commits first."""
         consumer = self._consumer()
-        await consumer.start()
+        try:
+            # start() waits forever for a broker that is not there; joining a group can take
+            # several seconds even when it is, hence the floor.
+            with anyio.fail_after(max(30.0, self.broker_patience)):
+                await consumer.start()
+        except TimeoutError as exc:
+            await _stop_quietly(consumer)
+            raise BrokerUnavailableError(
+                f"Kafka broker {self.bootstrap} unreachable for {self.broker_patience:.0f}s"
+            ) from exc
         component = f"handler:{self.handler.name}"
         COMPONENT_UP.labels(component).set(1)
+        self.started.set()
         last_contact = time.monotonic()
         try:
             while not stop.stopping:
-                batch = await consumer.getmany(timeout_ms=500, max_records=self.max_records)
+                batch = {}
+                # getmany can block while the group has no coordinator (broker gone), so bound it.
+                with anyio.move_on_after(5):
+                    batch = await consumer.getmany(timeout_ms=500, max_records=self.max_records)
                 if batch:
                     last_contact = time.monotonic()
                     await self._process_batch(batch, stop)
@@ -145,7 +162,7 @@ class HandlerRunner:
                     last_contact = time.monotonic()
         finally:
             COMPONENT_UP.labels(component).set(0)
-            await consumer.stop()
+            await _stop_quietly(consumer)
 
     async def _check_broker(self, consumer: AIOKafkaConsumer) -> None:
         """An idle consumer cannot tell a quiet topic from a dead broker; ask for metadata."""
@@ -222,6 +239,16 @@ class HandlerRunner:
             ),
         )
         return _DeadLetterOut(rec.key, orjson.dumps(letter.model_dump(mode="json")))
+
+
+async def _stop_quietly(consumer: AIOKafkaConsumer) -> None:
+    """Stop a consumer, also after a failed start or a lost broker, when aiokafka's internal
+    tasks re-raise their own cancellation from ``stop()``."""
+    with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+        try:
+            await consumer.stop()
+        except (asyncio.CancelledError, KafkaError) as exc:
+            log.debug("consumer stop after failed start", error=repr(exc))
 
 
 def group_id_for(handler: str) -> str:

@@ -93,7 +93,7 @@ class ABConnectClient:
         clock: Callable[[], float] = time.time,
     ) -> None:
         base = base_url.rstrip("/")
-        # The documented base URL already ends in /rest/v4.1 (L0 quick facts); accept either form.
+        # The documented base URL ends in /rest/v4.1/ (api/abconnect.md §0); accept it with or without.
         self._prefix = "" if base.endswith(API_PREFIX) else API_PREFIX
         self._http = UpstreamHTTP(SYSTEM, base, timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)))
         self.partner_id = partner_id
@@ -241,49 +241,54 @@ class ABConnectClient:
     async def _get(self, resource: str, params: list[tuple[str, str]]) -> dict[str, Any]:
         """GET with signing, the token bucket, bounded retries and error mapping; returns the JSON body."""
         path = f"{self._prefix}/{resource}"
-        last: UpstreamError | None = None
-        for attempt in range(self.max_retries + 1):
-            if attempt:
-                await self._sleep_before_retry(attempt - 1, last)
-            await self.bucket.acquire()
-            request = self._http.client.build_request("GET", self._signed_url(resource, params))
-            try:
-                response = await self._http.send(request)
-            except TransientUpstreamError as exc:  # timeout or connection failure
-                last = exc
-                log.info("abconnect.retry", path=path, attempt=attempt, error=str(exc))
-                continue
-            status = response.status_code
-            if status == 429:
-                # Our bucket and the server's disagree: start ours from empty again.
-                self.bucket.drain()
-                last = ThrottledError(
-                    SYSTEM, f"rate limited on {path}: {_error_detail(response)}", status=429,
-                    retry_after=_retry_after(response),
-                )
-            elif status >= 500:
-                last = _server_error(response, path)
-            elif 200 <= status < 300:
-                try:
-                    body = self._http.json(response)
-                except MalformedResponseError as exc:  # truncated body: a transport glitch, retry
-                    last = exc
-                else:
-                    if not isinstance(body, dict):
-                        raise malformed(f"{path}: top-level JSON is {type(body).__name__}, not an object")
-                    return body
-            else:
-                raise _client_error(response, path)
-            log.info("abconnect.retry", path=path, attempt=attempt, status=status, error=str(last))
-        assert last is not None
-        raise last
+        attempt = 0
+        while True:
+            error = await self._attempt(resource, params, path)
+            if isinstance(error, dict):
+                return error
+            if attempt >= self.max_retries:
+                raise error
+            log.info("abconnect.retry", path=path, attempt=attempt + 1, status=error.status, error=str(error))
+            await self._sleep_before_retry(attempt, error)
+            attempt += 1
 
-    async def _sleep_before_retry(self, attempt: int, last: UpstreamError | None) -> None:
-        throttled = isinstance(last, ThrottledError)
-        floor = (last.retry_after or 0.0) if isinstance(last, ThrottledError) else 0.0
-        delay = self.backoff.delay(attempt, floor=floor)
-        if throttled:
+    async def _attempt(
+        self, resource: str, params: list[tuple[str, str]], path: str,
+    ) -> dict[str, Any] | UpstreamError:
+        """One signed request: the body, a retryable error to return, or a permanent error raised."""
+        await self.bucket.acquire()
+        request = self._http.client.build_request("GET", self._signed_url(resource, params))
+        try:
+            response = await self._http.send(request)
+        except TransientUpstreamError as exc:  # timeout or connection failure
+            return exc
+        status = response.status_code
+        if status == 429:
+            # Our bucket and the server's disagree: start ours from empty again.
+            self.bucket.drain()
+            return ThrottledError(
+                SYSTEM, f"rate limited on {path}: {_error_detail(response)}", status=429,
+                retry_after=_retry_after(response),
+            )
+        if status >= 500:
+            return _server_error(response, path)
+        if not 200 <= status < 300:
+            raise _client_error(response, path)
+        try:
+            body = self._http.json(response)
+        except MalformedResponseError as exc:  # a truncated body is a transport glitch: retry it
+            return exc
+        if not isinstance(body, dict):
+            raise malformed(f"{path}: top-level JSON is {type(body).__name__}, not an object")
+        return body
+
+    async def _sleep_before_retry(self, attempt: int, last: UpstreamError) -> None:
+        if isinstance(last, ThrottledError):
+            # Retry-After is undocumented for AB; honour it as a floor when a proxy sends one.
+            delay = self.backoff.delay(attempt, floor=last.retry_after or 0.0)
             UPSTREAM_THROTTLE_WAIT.labels(SYSTEM).inc(delay)
+        else:
+            delay = self.backoff.delay(attempt)
         await anyio.sleep(delay)
 
 

@@ -45,7 +45,6 @@ from worker.clients.errors import (
     PermanentUpstreamError,
     ThrottledError,
     TransientUpstreamError,
-    UpstreamError,
 )
 from worker.clients.http import UpstreamHTTP
 from worker.clients.illuminate_coerce import coerce_count, coerce_record, coerce_results
@@ -526,7 +525,6 @@ __all__ = [
     "OAuth1Signer",
     "Page",
     "ScoreEndpoint",
-    "UpstreamError",
     "endpoint_path",
     "oauth_base_string",
 ]

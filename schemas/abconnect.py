@@ -1,0 +1,1 @@
+"""AB Connect event payloads (filled in by the standards flow)."""

@@ -1,0 +1,27 @@
+"""JSON logs with secrets redacted."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import structlog
+
+from worker.logs import configure_logging
+from worker.redaction import register_secret
+
+
+def test_log_lines_are_json_and_secrets_are_masked() -> None:
+    stream = io.StringIO()
+    configure_logging("info", stream=stream)
+    register_secret("s3cr3t-value-xyz")
+    structlog.get_logger("t").info("calling upstream", url="http://x/?key=s3cr3t-value-xyz",
+                                   token="abc", tenant="district-a")
+    logging.getLogger("aiokafka.test").warning("broker said s3cr3t-value-xyz")
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert lines[0]["event"] == "calling upstream" and lines[0]["level"] == "info"
+    assert lines[0]["url"] == "http://x/?key=***" and lines[0]["token"] == "***"
+    assert lines[0]["tenant"] == "district-a" and "timestamp" in lines[0]
+    assert lines[1]["event"] == "broker said ***" and lines[1]["level"] == "warning"
+    assert "s3cr3t-value-xyz" not in stream.getvalue()

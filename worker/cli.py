@@ -1,0 +1,128 @@
+"""The ``edusync`` command line: one entry point for the worker, the demo, Kafka and operations."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import anyio
+
+from deploy.local_kafka import DEFAULT_DATA_DIR, DEFAULT_PORT, KafkaLaunchError, LocalKafka
+from worker.config import ConfigError, load_config
+from worker.kafka.errors import BrokerUnavailableError
+from worker.logs import configure_logging
+
+
+def _kafka(args: argparse.Namespace) -> int:
+    broker = LocalKafka(data_dir=args.data_dir, port=args.port)
+    if args.action == "up":
+        print(f"starting Apache Kafka (KRaft) in {broker.data_dir} ...", flush=True)
+        print(f"Kafka is up: bootstrap {broker.up()}")
+    elif args.action == "down":
+        print("Kafka stopped" if broker.down() else "Kafka was not running (nothing to stop)")
+    else:
+        up = broker.is_up()
+        print(f"Kafka is {'up' if up else 'down'}: bootstrap {broker.bootstrap}, data {broker.data_dir}")
+        return 0 if up else 3
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from worker.runtime import run_worker
+    from worker.wiring import build_components
+
+    config = load_config(args.config)
+    configure_logging(config.log_level)
+    anyio.run(run_worker, config, build_components(config))
+    return 0
+
+
+def _schemas(args: argparse.Namespace) -> int:
+    from schemas.registry import export_schemas
+
+    for path in export_schemas(args.directory):
+        print(path)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from worker.demo import DemoOptions, run_demo
+
+    return anyio.run(run_demo, DemoOptions(
+        duration=args.duration, bootstrap=args.bootstrap, ops_port=args.ops_port,
+        documents=args.documents, standards=args.standards, seed=args.seed,
+        data_dir=args.data_dir, kafka_port=args.kafka_port,
+    ))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with one subcommand per job."""
+    parser = argparse.ArgumentParser(
+        prog="edusync",
+        description="Event-driven integration worker for school-district data, on Apache Kafka.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run pollers and handlers for every tenant in a config file")
+    run.add_argument("--config", required=True, type=Path, help="YAML configuration (see deploy/edusync.example.yaml)")
+    run.set_defaults(func=_run)
+
+    demo = sub.add_parser("demo", help="the whole system on this machine: Kafka, simulators, worker, live changes")
+    demo.add_argument("--duration", type=float, default=None, metavar="S",
+                      help="stop after S seconds and print the convergence summary (default: until Ctrl-C)")
+    demo.add_argument("--bootstrap", default=None, help="use this Kafka instead of starting a local one")
+    demo.add_argument("--documents", type=int, default=20, help="AB Connect documents to generate (default 20)")
+    demo.add_argument("--standards", type=int, default=100, help="standards per document (default 100)")
+    demo.add_argument("--seed", type=int, default=1, help="random seed for the catalogue and changes")
+    demo.add_argument("--ops-port", type=int, default=9464, help="port for /metrics, /healthz, /readyz")
+    demo.add_argument("--data-dir", type=Path, default=Path("var/kafka-demo"), help="local Kafka data folder")
+    demo.add_argument("--kafka-port", type=int, default=9192, help="local Kafka port for the demo")
+    demo.set_defaults(func=_demo)
+
+    kafka = sub.add_parser("kafka", help="a local single-node Apache Kafka (KRaft) for development")
+    kafka.add_argument("action", choices=["up", "down", "status"])
+    kafka.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help=f"default {DEFAULT_DATA_DIR}")
+    kafka.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"client port (default {DEFAULT_PORT}; "
+                       "the controller uses the next one)")
+    kafka.set_defaults(func=_kafka)
+
+    schemas = sub.add_parser("schemas", help="event schemas")
+    schemas_sub = schemas.add_subparsers(dest="schemas_action", required=True, metavar="ACTION")
+    export = schemas_sub.add_parser("export", help="write one JSON Schema per event type to DIR")
+    export.add_argument("directory", type=Path, metavar="DIR")
+    export.set_defaults(func=_schemas)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``edusync`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        code = args.func(args)
+    except BaseException as exc:  # task groups wrap errors; report the first meaningful one
+        code = _report(_unwrap(exc))
+    sys.exit(code)
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _report(exc: BaseException) -> int:
+    if isinstance(exc, SystemExit):
+        return exc.code if isinstance(exc.code, int) else 1
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
+    if isinstance(exc, ConfigError):
+        print(f"edusync: configuration error:\n{exc}", file=sys.stderr)
+        return 2
+    if isinstance(exc, KafkaLaunchError):
+        print(f"edusync: local Kafka: {exc}", file=sys.stderr)
+        return 1
+    if isinstance(exc, BrokerUnavailableError):
+        print(f"edusync: {exc}", file=sys.stderr)
+        return 1
+    raise exc
