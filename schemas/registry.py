@@ -24,6 +24,7 @@ def register(event_type: str, payload: type[BaseModel]) -> str:
 def _load_all() -> None:
     # Importing the payload modules registers their types.
     import schemas.abconnect  # noqa: F401
+    from schemas import illuminate as _illuminate  # noqa: F401
 
 
 def export_schemas(directory: str | Path) -> list[Path]:

@@ -12,6 +12,7 @@ from deploy.local_kafka import DEFAULT_DATA_DIR, DEFAULT_PORT, KafkaLaunchError,
 from worker.config import ConfigError, load_config
 from worker.kafka.errors import BrokerUnavailableError
 from worker.logs import configure_logging
+from worker.replay import ReplayError
 
 
 def _kafka(args: argparse.Namespace) -> int:
@@ -35,6 +36,18 @@ def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     configure_logging(config.log_level)
     anyio.run(run_worker, config, build_components(config))
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    import json
+
+    from worker.replay import replay_handler
+
+    config = load_config(args.config)
+    configure_logging(config.log_level)
+    counts = anyio.run(replay_handler, config, args.handler, args.group)
+    print(json.dumps({"handler": args.handler, "outcomes": counts}, sort_keys=True))
     return 0
 
 
@@ -80,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--kafka-port", type=int, default=9192, help="local Kafka port for the demo")
     demo.set_defaults(func=_demo)
 
+    replay = sub.add_parser("replay", help="re-run a handler over its topics from the beginning (fresh group)")
+    replay.add_argument("--config", required=True, type=Path)
+    replay.add_argument("--handler", required=True, help="handler name, e.g. standards_to_canvas")
+    replay.add_argument("--group", default=None, help="tag for the replay's consumer group (default: replay-<time>)")
+    replay.set_defaults(func=_replay)
+
     kafka = sub.add_parser("kafka", help="a local single-node Apache Kafka (KRaft) for development")
     kafka.add_argument("action", choices=["up", "down", "status"])
     kafka.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help=f"default {DEFAULT_DATA_DIR}")
@@ -118,6 +137,9 @@ def _report(exc: BaseException) -> int:
         return 130
     if isinstance(exc, ConfigError):
         print(f"edusync: configuration error:\n{exc}", file=sys.stderr)
+        return 2
+    if isinstance(exc, ReplayError):
+        print(f"edusync: {exc}", file=sys.stderr)
         return 2
     if isinstance(exc, KafkaLaunchError):
         print(f"edusync: local Kafka: {exc}", file=sys.stderr)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from worker.handler_frame import Handler, HandlerRunner
+from worker.handler_frame import Handler, HandlerRunner, group_id_for
 from worker.health import Health, State
 from worker.kafka.producer import TransactionalProducer
 from worker.poller_frame import Poller, PollerRunner
@@ -48,7 +48,8 @@ def poller_component(poller: Poller, bootstrap: str, interval: float) -> Compone
 
 
 def handler_component(
-    handler: Handler, bootstrap: str, replica_id: str, broker_patience: float = 60.0
+    handler: Handler, bootstrap: str, replica_id: str, broker_patience: float = 60.0,
+    group_prefix: str = "edusync",
 ) -> Component:
     """Wrap a handler: restore its ledger, start a transactional producer, consume."""
     name = f"handler:{handler.name}"
@@ -59,7 +60,7 @@ def handler_component(
         async with TransactionalProducer(bootstrap, handler_transactional_id(handler.name, replica_id)) as p:
             health.set(name, State.READY)
             runner = HandlerRunner(handler, bootstrap=bootstrap, producer=p, ledger_store=ledger,
-                                   broker_patience=broker_patience)
+                                   broker_patience=broker_patience, group_id=group_id_for(handler.name, group_prefix))
             await runner.run(stop)
 
     return Component(name, run)

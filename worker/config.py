@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from worker.redaction import register_secret
 
@@ -36,6 +38,8 @@ class KafkaConfig(_Strict):
     replica_id: str = Field("0", pattern=r"^[A-Za-z0-9_.-]+$",
                             description="stable per replica: its transactional ids fence its own zombies")
     broker_patience_seconds: float = Field(60.0, gt=0)
+    consumer_group_prefix: str = Field("edusync", pattern=r"^[A-Za-z0-9_.-]+$",
+                                       description="handler groups are <prefix>.<handler>")
 
 
 class OpsConfig(_Strict):
@@ -64,8 +68,25 @@ class CanvasConfig(_Strict):
     account_id: str = "1"
 
 
+IlluminateEntity = Literal["students", "staff", "sections", "rosters", "enrollments", "courses", "terms"]
+IlluminateScoreEndpoint = Literal[
+    "AssessmentAggregateStudentResponses",
+    "AssessmentAggregateStudentResponsesGroup",
+    "AssessmentAggregateStudentResponsesStandard",
+]
+ILLUMINATE_SNAPSHOT_ENTITIES: tuple[IlluminateEntity, ...] = get_args(IlluminateEntity)
+# The whole-assessment aggregate is what the scores flow needs; Group and Standard are opt-in
+# because they return two and three rows per score.
+_DEFAULT_SCORE_ENDPOINTS: tuple[IlluminateScoreEndpoint, ...] = ("AssessmentAggregateStudentResponses",)
+
+
 class IlluminateConfig(_Strict):
-    """One Illuminate instance (OAuth 1 consumer plus pre-issued user token)."""
+    """One Illuminate instance (OAuth 1 consumer plus pre-issued user token) and how it is polled.
+
+    Snapshot pollers walk every page of each entity and diff against ``edusync._snapshots``;
+    score pollers use ``modified_after`` with an overlap plus a periodic reconciliation
+    (api/illuminate.md section 6.2).
+    """
 
     base_url: str
     consumer_key: str
@@ -73,6 +94,52 @@ class IlluminateConfig(_Strict):
     token: str
     token_secret: SecretStr
     poll_interval_seconds: float = Field(300.0, gt=0)
+    snapshot_entities: list[IlluminateEntity] = Field(
+        default_factory=lambda: list(ILLUMINATE_SNAPSHOT_ENTITIES),
+        description="entities polled by snapshot diff, one poller each")
+    snapshot_scope: Literal["session", "today"] = Field(
+        "session", description="session: query the whole session so end-dated rows stay visible (ref 6.2 A.1); "
+        "today: the API's default scope, where an end-dated row vanishes and becomes a delete")
+    session_start: date | None = Field(None, description="override the session range (else from /Api/Terms/)")
+    session_end: date | None = None
+    max_delete_share: float = Field(
+        0.1, gt=0, le=1, description="hold back every deletion of an entity when more than this share would go")
+    deletion_guard_min_count: int = Field(
+        10, ge=0, description="deletions up to this many are never held back (small entities such as terms)")
+    score_endpoints: list[IlluminateScoreEndpoint] = Field(
+        default_factory=lambda: list(_DEFAULT_SCORE_ENDPOINTS),
+        description="modified_after endpoints polled, one poller and watermark each")
+    overlap_days: int = Field(1, ge=0, le=30, description="modified_after = watermark - overlap_days")
+    scores_reconcile_every: int = Field(
+        96, ge=1, description="after this many incremental walks, walk every assessment in full (no "
+        "modified_after) to find deleted scores")
+    district_timezone: str = Field("UTC", description="IANA zone of the district: the watermark is a local date")
+    page_limit: int = Field(1000, ge=1, le=1000, description="records per page (documented max 1000)")
+    students2_page_limit: int = Field(5000, ge=1, le=30000, description="records per Students2 page (max 30,000)")
+
+    @field_validator("snapshot_entities", "score_endpoints")
+    @classmethod
+    def _no_repeats(cls, values: list[str]) -> list[str]:
+        if len(set(values)) != len(values):
+            raise ValueError("each entry may appear once")
+        return values
+
+    @field_validator("district_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _session_pair(self) -> IlluminateConfig:
+        if (self.session_start is None) != (self.session_end is None):
+            raise ValueError("session_start and session_end go together")
+        if self.session_start and self.session_end and self.session_start > self.session_end:
+            raise ValueError("session_start is after session_end")
+        return self
 
 
 class TenantConfig(_Strict):

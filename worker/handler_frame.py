@@ -131,8 +131,9 @@ class HandlerRunner:
             client_id=f"edusync-{self.handler.name}",
         )
 
-    async def run(self, stop: StopToken) -> None:
-        """Consume until ``stop``; the in-flight event finishes and its batch commits first."""
+    async def run(self, stop: StopToken, *, until_caught_up: bool = False) -> None:
+        """Consume until ``stop``; the in-flight event finishes and its batch commits first.
+        With ``until_caught_up`` it also returns once every assigned partition is read to its end."""
         consumer = self._consumer()
         try:
             # start() waits forever for a broker that is not there; joining a group can take
@@ -157,6 +158,8 @@ class HandlerRunner:
                 if batch:
                     last_contact = time.monotonic()
                     await self._process_batch(batch, stop)
+                elif until_caught_up and await _caught_up(consumer):
+                    return
                 elif time.monotonic() - last_contact > 10:
                     await self._check_broker(consumer)
                     last_contact = time.monotonic()
@@ -241,6 +244,18 @@ class HandlerRunner:
         return _DeadLetterOut(rec.key, orjson.dumps(letter.model_dump(mode="json")))
 
 
+async def _caught_up(consumer: AIOKafkaConsumer) -> bool:
+    """True when the consumer has partitions and has read each to its last stable offset."""
+    assigned = consumer.assignment()
+    if not assigned:
+        return False
+    for tp in assigned:
+        end = consumer.last_stable_offset(tp)
+        if end is None or await consumer.position(tp) < end:
+            return False
+    return True
+
+
 async def _stop_quietly(consumer: AIOKafkaConsumer) -> None:
     """Stop a consumer, also after a failed start or a lost broker, when aiokafka's internal
     tasks re-raise their own cancellation from ``stop()``."""
@@ -251,6 +266,6 @@ async def _stop_quietly(consumer: AIOKafkaConsumer) -> None:
             log.debug("consumer stop after failed start", error=repr(exc))
 
 
-def group_id_for(handler: str) -> str:
+def group_id_for(handler: str, prefix: str = "edusync") -> str:
     """The consumer group of a handler."""
-    return f"edusync.{handler}"
+    return f"{prefix}.{handler}"

@@ -1,0 +1,185 @@
+"""Generic snapshot diff: records in, upsert events and snapshot writes out; keys a complete
+walk did not see become deletion candidates, confirmed by the next complete walk and guarded
+against mass deletion (api/illuminate.md 6.2 A.3-A.4).
+
+Deletion lifecycle of one key, driven by the poller after each complete, consistent walk:
+
+1. missing for the first time -> marked pending (``{"hash", "pending": true}``), nothing published;
+2. seen again -> pending cleared, an upsert only if its content changed;
+3. still missing after the next complete walk -> a delete event and a snapshot tombstone.
+
+If more than ``max_share`` of the stored keys (and more than ``min_count``) are missing at
+once, none of them is touched: the poller holds them back and says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from schemas.envelope import CloudEvent, make_event
+from schemas.illuminate import DELETED, KINDS, UPSERTED, DeletedV1, split_key
+from worker.clients.illuminate_models import IlluminateRecord
+from worker.poller_frame import Outbound, StateWrite
+from worker.pollers.snapshot_store import Section, Seen, SnapshotStore, hash64, hex64, stored_value
+
+Detector = Literal["snapshot_diff", "score_reconciliation"]
+
+
+@dataclass(frozen=True)
+class DeletionGuard:
+    """Hold back deletions when more than ``max_share`` of the stored keys (and more than
+    ``min_count`` keys) would be deleted at once."""
+
+    max_share: float = 0.1
+    min_count: int = 10
+
+    def holds(self, candidates: int, stored: int) -> bool:
+        """True if deleting ``candidates`` of ``stored`` records needs an operator's look."""
+        return candidates > self.min_count and candidates > self.max_share * stored
+
+
+@dataclass
+class Changes:
+    """What one step produced: events and snapshot writes for one transaction, plus counts."""
+
+    events: list[Outbound] = field(default_factory=list)
+    writes: list[StateWrite] = field(default_factory=list)
+    upserts: int = 0
+    duplicates: int = 0
+    deleted: int = 0
+    marked: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DeletionPlan:
+    """The keys a complete walk did not see, and whether the guard holds them back."""
+
+    candidates: list[str]
+    stored: int
+    held: bool
+
+
+@dataclass
+class Settlement:
+    """The deletion candidates of one complete walk, settled a chunk per transaction."""
+
+    walk: int
+    tag: int
+    started: datetime
+    keys: list[str]
+    offset: int = 0
+    deleted: int = 0
+    marked: list[str] = field(default_factory=list)
+
+    @property
+    def done(self) -> bool:
+        """True once every candidate is settled."""
+        return self.offset >= len(self.keys)
+
+    def step(self, differ: Differ, size: int, now: datetime) -> Changes:
+        """Settle the next ``size`` candidates."""
+        chunk = self.keys[self.offset:self.offset + size]
+        self.offset += len(chunk)
+        changes = differ.settle(chunk, self.tag, self.walk, f"settle walk {self.walk}", now)
+        self.deleted += changes.deleted
+        self.marked.extend(changes.marked)
+        return changes
+
+
+class Differ:
+    """Diffs records of one kind against the snapshot section and builds the events."""
+
+    def __init__(
+        self, *, tenant: str, source: str, kind: str, topic: str, store: SnapshotStore, detector: Detector,
+    ) -> None:
+        self.tenant = tenant
+        self.source = source
+        self.kind = kind
+        self.topic = topic
+        self.store = store
+        self.detector = detector
+        self.payload = KINDS[kind][0]
+        self.upserted_type = UPSERTED[kind]
+        self.deleted_type = DELETED[kind]
+        self.section: Section | None = None
+
+    def _loaded(self) -> Section:
+        if self.section is None:
+            raise RuntimeError(f"snapshot section {self.kind} is not loaded")
+        return self.section
+
+    def page(self, records: Sequence[IlluminateRecord], tag: int, upstream: str, now: datetime) -> Changes:
+        """Compare one page with the snapshot: upsert events and hash writes for what changed.
+        Memory is updated at once; the caller reloads the section if the transaction fails."""
+        section = self._loaded()
+        out = Changes()
+        for record in records:
+            natural = record.natural_key()
+            digest = hash64(record.content_hash())
+            seen = section.observe(natural, digest, tag)
+            out.duplicates += seen.duplicate
+            if seen.seen is Seen.SAME:
+                continue
+            out.writes.append(StateWrite(self.store, self.store.key(self.kind, natural), stored_value(digest)))
+            if seen.seen is Seen.REVIVED:
+                continue  # back after a miss with the same content: only the pending mark goes
+            out.events.append(Outbound(self.topic, self._upsert(record, natural, digest, seen.previous, upstream, now)))
+            out.upserts += 1
+        return out
+
+    def plan(self, tag: int, guard: DeletionGuard, eligible: Callable[[str], bool] | None = None) -> DeletionPlan:
+        """Keys walk ``tag`` did not see, and the guard's verdict on deleting them."""
+        section = self._loaded()
+        candidates = section.unseen(tag, eligible)
+        stored = section.count(eligible)
+        return DeletionPlan(candidates, stored, guard.holds(len(candidates), stored))
+
+    def settle(self, keys: Sequence[str], tag: int, walk: int, upstream: str, now: datetime) -> Changes:
+        """Missing keys: a pending one is deleted (event + tombstone), a new one marked pending."""
+        section = self._loaded()
+        out = Changes()
+        for natural in keys:
+            digest = section.hash_of(natural)
+            if digest is None:
+                continue
+            store_key = self.store.key(self.kind, natural)
+            if section.is_pending(natural):
+                section.apply(natural, None)
+                out.writes.append(StateWrite(self.store, store_key, None))
+                out.events.append(Outbound(self.topic, self._delete(natural, digest, walk, upstream, now)))
+                out.deleted += 1
+            else:
+                value = stored_value(digest, pending=True)
+                section.apply(natural, value)
+                section.mark_handled(natural, tag)
+                out.writes.append(StateWrite(self.store, store_key, value))
+                out.marked.append(natural)
+        return out
+
+    def _upsert(
+        self, record: IlluminateRecord, natural: str, digest: int, previous: int | None, upstream: str,
+        now: datetime,
+    ) -> CloudEvent:
+        before = hex64(previous) if previous is not None else None
+        payload = self.payload.model_validate({
+            "natural_key": natural, "key_parts": split_key(natural), "content_hash": hex64(digest),
+            "previous_hash": before, "record": record,
+        })
+        return make_event(
+            tenant=self.tenant, source=self.source, type=self.upserted_type,
+            subject=self.store.key(self.kind, natural), version=f"{before or 'new'}>{hex64(digest)}",
+            data=payload, time=now, upstreamcursor=upstream,
+        )
+
+    def _delete(self, natural: str, digest: int, walk: int, upstream: str, now: datetime) -> CloudEvent:
+        payload = DeletedV1(natural_key=natural, key_parts=split_key(natural), last_content_hash=hex64(digest),
+                            detected_by=self.detector, walk=walk)
+        # The walk makes delete -> re-create -> delete two different events.
+        return make_event(
+            tenant=self.tenant, source=self.source, type=self.deleted_type,
+            subject=self.store.key(self.kind, natural), version=f"{hex64(digest)}>deleted@{walk}",
+            data=payload, time=now, upstreamcursor=upstream,
+        )
