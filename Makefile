@@ -12,8 +12,10 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# One minute of live changes, then the convergence summary; `make demo ARGS_DEMO=` runs until Ctrl-C.
+ARGS_DEMO ?= --duration 60
 demo: $(STAMP)
-	$(VENV)/bin/edusync demo $(ARGS)
+	$(VENV)/bin/edusync demo $(if $(ARGS),$(ARGS),$(ARGS_DEMO))
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -115,7 +115,7 @@ def _truncating_send(send: Send) -> Send:
     start: dict[str, Any] = {}
     chunks: list[bytes] = []
 
-    async def wrapped(message: dict[str, Any]) -> None:  # type: ignore[type-arg]
+    async def wrapped(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
             start.update(message)
             return

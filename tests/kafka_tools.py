@@ -2,37 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
-
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
+
+from worker.kafka.reader import committed_batches, topic_partitions
 
 
 async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
     """Every committed record of ``topic``, read from the beginning to the last stable offset."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, isolation_level="read_committed", enable_auto_commit=False,
-        group_id=None, client_id=f"test-reader-{uuid.uuid4().hex[:6]}",
-    )
-    await consumer.start()
-    try:
-        cluster = await consumer._client.fetch_all_metadata()
-        parts = [TopicPartition(topic, p) for p in sorted(cluster.partitions_for_topic(topic) or ())]
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        end = await consumer.end_offsets(parts)
-        out: list[ConsumerRecord[bytes, bytes]] = []
-        pending = {tp for tp in parts if end[tp] > 0}
-        while pending:
-            batch = await consumer.getmany(*pending, timeout_ms=500)
-            for records in batch.values():
-                out.extend(records)
-            for tp in list(pending):
-                if await consumer.position(tp) >= end[tp]:
-                    pending.discard(tp)
-        return out
-    finally:
-        await consumer.stop()
+    return [rec async for records in committed_batches(bootstrap, topic) for rec in records]
 
 
 async def group_lag(bootstrap: str, group: str, topics: list[str]) -> int:
@@ -48,8 +26,7 @@ async def group_lag(bootstrap: str, group: str, topics: list[str]) -> int:
     await consumer.start()
     try:
         committed = await admin.list_consumer_group_offsets(group)
-        cluster = await consumer._client.fetch_all_metadata()
-        parts = [TopicPartition(t, p) for t in topics for p in cluster.partitions_for_topic(t) or ()]
+        parts = [tp for t in topics for tp in await topic_partitions(consumer, t)]
         consumer.assign(parts)
         end = await consumer.end_offsets(parts)
         lag = 0

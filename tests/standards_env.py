@@ -11,9 +11,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
+import orjson
 
 from deploy.local_kafka import free_port
+from schemas.dead_letter import DeadLetter
 from simulators.abconnect import ABConnectSimulator, MutateRequest, SeedRequest
 from simulators.abconnect import create_app as ab_app
 from simulators.canvas import CanvasSimulator, ThrottleConfig
@@ -21,6 +24,8 @@ from simulators.canvas import create_app as canvas_app
 from simulators.faults import FaultInjector
 from simulators.server import ThreadedServer
 from simulators.standards_convergence import ConvergenceReport, compare
+from tests.kafka_tools import read_topic
+from worker.topics import dlq_topic
 
 PARTNER, PARTNER_KEY, CANVAS_TOKEN = "district-a", "ab-partner-key-0123456789", "canvas-token-0123456789"
 
@@ -121,6 +126,12 @@ tenants:
                 if all(part in got.split(",") for part in want.split(",") if part):
                     return float(value)
         return 0.0
+
+    def dead_letters(self) -> list[DeadLetter]:
+        """This tenant's dead letters (the topic is shared by every test of the session)."""
+        records = anyio.run(read_topic, self.bootstrap, dlq_topic("standards_to_canvas"))
+        letters = [DeadLetter.model_validate(orjson.loads(r.value)) for r in records]
+        return [d for d in letters if (d.original.key or "").startswith(f"{self.tenant}/")]
 
     def log_tail(self, n: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:]) if self.log.exists() else ""

@@ -19,9 +19,13 @@ def test_log_lines_are_json_and_secrets_are_masked() -> None:
     structlog.get_logger("t").info("calling upstream", url="http://x/?key=s3cr3t-value-xyz",
                                    token="abc", tenant="district-a")
     logging.getLogger("aiokafka.test").warning("broker said s3cr3t-value-xyz")
+    logging.getLogger("edusync.test").warning(
+        "GET http://ab/rest/v4.1/events?partner.id=p&auth.signature=abc%2B123&auth.expires=9"
+    )
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert lines[0]["event"] == "calling upstream" and lines[0]["level"] == "info"
     assert lines[0]["url"] == "http://x/?key=***" and lines[0]["token"] == "***"
     assert lines[0]["tenant"] == "district-a" and "timestamp" in lines[0]
     assert lines[1]["event"] == "broker said ***" and lines[1]["level"] == "warning"
+    assert lines[2]["event"] == "GET http://ab/rest/v4.1/events?partner.id=p&auth.signature=***&auth.expires=9"
     assert "s3cr3t-value-xyz" not in stream.getvalue()

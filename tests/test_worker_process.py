@@ -13,7 +13,7 @@ import anyio
 import httpx
 import pytest
 
-from deploy.local_kafka import free_port
+from deploy.local_kafka import KafkaLaunchError, LocalKafka, free_port
 from simulators.server import ThreadedServer
 from tests.frame_apps import KillPlan, KVHandler
 from tests.kv_target import KVTarget
@@ -76,7 +76,7 @@ def test_config_error_exits_2_with_file_and_line(tmp_path: Path) -> None:
 
 def test_help_lists_every_command() -> None:
     out = subprocess.run([*EDUSYNC, "--help"], capture_output=True, text=True, timeout=60).stdout
-    for command in ("run", "demo", "kafka", "schemas"):
+    for command in ("run", "demo", "replay", "simulate", "kafka", "schemas"):
         assert command in out
 
 
@@ -123,3 +123,19 @@ async def test_kafka_cli_and_a_broker_that_goes_away(tmp_path: Path, unique: str
                         await runner.run(StopToken())
     finally:
         subprocess.run([*kafka, "down", "--data-dir", str(data), "--port", str(port)], timeout=60)
+
+
+def test_a_broker_that_fails_to_start_reports_the_tail_of_its_log(tmp_path: Path) -> None:
+    broker = LocalKafka(data_dir=tmp_path / "kafka", port=free_port(), controller_port=free_port())
+    broker.up()
+    broker.down()
+    # Corrupt the formatted storage: the broker refuses a node id that does not match it.
+    meta = tmp_path / "kafka" / "logs" / "meta.properties"
+    meta.write_text(meta.read_text().replace("node.id=1", "node.id=2"))
+    with pytest.raises(KafkaLaunchError) as err:
+        broker.up(timeout=90)
+    message = str(err.value)
+    assert "exited with code" in message
+    assert "server.log" in message or "broker.out" in message, "the error should carry the log tail"
+    assert "node" in message.lower()
+    assert not broker.is_up()

@@ -51,6 +51,41 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    from simulators.serve_all import SYSTEMS, SimulateOptions, serve_simulators
+
+    systems = SYSTEMS if args.system == "all" else (args.system,)
+    opts = SimulateOptions(systems=systems, host=args.host, port=args.port, documents=args.documents,
+                           standards=args.standards, students=args.students, seed=args.seed)
+    anyio.run(serve_simulators, opts)  # runs until Ctrl-C
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    import json
+
+    from worker.operations import status
+
+    config = load_config(args.config)
+    configure_logging(config.log_level)
+    print(json.dumps(anyio.run(status, config), indent=2, sort_keys=True, default=str))
+    return 0
+
+
+def _dlq(args: argparse.Namespace) -> int:
+    from worker.operations import read_dead_letters
+
+    config = load_config(args.config)
+    configure_logging(config.log_level)
+    letters = anyio.run(read_dead_letters, config.kafka.bootstrap_servers, args.handler)
+    for letter in letters:
+        o = letter.original
+        print(f"{letter.failed_at:%Y-%m-%dT%H:%M:%SZ}  {o.topic}[{o.partition}]@{o.offset}  key={o.key}  "
+              f"attempts={letter.attempts}  {letter.reason.splitlines()[0]}")
+    print(f"{len(letters)} dead letter(s) for {args.handler}", file=sys.stderr)
+    return 0
+
+
 def _schemas(args: argparse.Namespace) -> int:
     from schemas.registry import export_schemas
 
@@ -98,6 +133,27 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--handler", required=True, help="handler name, e.g. standards_to_canvas")
     replay.add_argument("--group", default=None, help="tag for the replay's consumer group (default: replay-<time>)")
     replay.set_defaults(func=_replay)
+
+    status = sub.add_parser("status", help="poller cursors, handler backlogs and dead-letter counts")
+    status.add_argument("--config", required=True, type=Path)
+    status.set_defaults(func=_status)
+
+    dlq = sub.add_parser("dlq", help="list a handler's dead letters with their reasons")
+    dlq.add_argument("action", choices=["show"])
+    dlq.add_argument("--config", required=True, type=Path)
+    dlq.add_argument("--handler", required=True, help="handler name, e.g. standards_to_canvas")
+    dlq.set_defaults(func=_dlq)
+
+    simulate = sub.add_parser("simulate", help="serve the API simulators on loopback for your own tests")
+    simulate.add_argument("system", choices=["abconnect", "canvas", "illuminate", "all"])
+    simulate.add_argument("--host", default="127.0.0.1")
+    simulate.add_argument("--port", type=int, default=8101,
+                          help="first port: abconnect, canvas, illuminate take it and the next two (default 8101)")
+    simulate.add_argument("--documents", type=int, default=20, help="AB Connect documents (default 20)")
+    simulate.add_argument("--standards", type=int, default=100, help="standards per document (default 100)")
+    simulate.add_argument("--students", type=int, default=1000, help="Illuminate district size (default 1000)")
+    simulate.add_argument("--seed", type=int, default=1)
+    simulate.set_defaults(func=_simulate)
 
     kafka = sub.add_parser("kafka", help="a local single-node Apache Kafka (KRaft) for development")
     kafka.add_argument("action", choices=["up", "down", "status"])

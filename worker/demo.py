@@ -1,20 +1,40 @@
-"""``edusync demo``: the whole system on one machine, with live progress and a summary."""
+"""``edusync demo``: the standards flow on one machine, live.
+
+Starts (or uses) Kafka, the AB Connect and Canvas simulators with a generated catalogue, the
+worker, and a stream of random standards changes; prints progress every two seconds; with
+``--duration`` it stops the changes, waits for the worker to catch up, prints a summary that
+compares Canvas with AB Connect, and exits non-zero if they differ.
+"""
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
-import httpx
+from prometheus_client import REGISTRY
+from pydantic import SecretStr
 
 from deploy.local_kafka import LocalKafka
-from worker.config import KafkaConfig, OpsConfig, WorkerConfig
+from handlers.standards_to_canvas import HANDLER_NAME
+from simulators.abconnect import ABConnectSimulator, MutateRequest, SeedRequest
+from simulators.abconnect import create_app as ab_app
+from simulators.canvas import CanvasSimulator, ThrottleConfig
+from simulators.canvas import create_app as canvas_app
+from simulators.standards_convergence import ConvergenceReport, compare
+from worker.asgi_server import ThreadedServer
+from worker.config import ABConnectConfig, CanvasConfig, KafkaConfig, OpsConfig, TenantConfig, WorkerConfig
 from worker.logs import configure_logging
+from worker.metrics import Outcome
+from worker.pollers.abconnect_events import POLLER_NAME
 from worker.runtime import run_worker
 from worker.shutdown import StopToken, stop_on_signals
 from worker.wiring import build_components
+
+PARTNER, PARTNER_KEY, CANVAS_TOKEN = "demo-district", "demo-partner-key-0123456789", "demo-canvas-token-0123456789"
+CATCH_UP_SECONDS = 180.0
 
 
 @dataclass
@@ -29,44 +49,143 @@ class DemoOptions:
     seed: int = 1
     data_dir: Path = Path("var/kafka-demo")
     kafka_port: int = 9192
+    change_interval: float = 1.0
 
 
-def _start_kafka(opts: DemoOptions) -> str:
+def _say(message: str) -> None:
+    print(f"[demo] {message}", flush=True)
+
+
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+class _Progress:
+    """Reads the worker's own metrics (same process) for one tenant."""
+
+    def __init__(self, tenant: str) -> None:
+        self.tenant = tenant
+
+    def published(self) -> float:
+        return _sample("edusync_events_published_total", tenant=self.tenant, poller=POLLER_NAME,
+                       topic="edusync.abconnect.events")
+
+    def outcomes(self) -> dict[str, float]:
+        return {o.value: _sample("edusync_handler_events_total", handler=HANDLER_NAME, outcome=o.value)
+                for o in Outcome}
+
+    def line(self, elapsed: float, ab: ABConnectSimulator, canvas: CanvasSimulator) -> str:
+        out = self.outcomes()
+        done = out["applied"] + out["noop"] + out["skipped"] + out["dead_lettered"] + out["echo"]
+        lag = _sample("edusync_cursor_lag_seconds", tenant=self.tenant, poller=POLLER_NAME)
+        counts = canvas.snapshot()["counts"]
+        return (f"{elapsed:6.1f}s  polled={self.published():.0f}  applied={out['applied']:.0f}  "
+                f"noop={out['noop']:.0f}  skipped={out['skipped']:.0f}  dlq={out['dead_lettered']:.0f}  "
+                f"backlog={max(0.0, self.published() - done):.0f}  cursor_lag={lag:.1f}s  "
+                f"AB seq={ab.stats()['max_seq']}  Canvas outcomes={counts['outcomes']}")
+
+    def caught_up(self) -> bool:
+        out = self.outcomes()
+        done = out["applied"] + out["noop"] + out["skipped"] + out["dead_lettered"] + out["echo"]
+        return self.published() > 0 and done >= self.published()
+
+
+def _start_kafka(opts: DemoOptions) -> tuple[str, LocalKafka | None]:
     if opts.bootstrap:
-        return opts.bootstrap
+        return opts.bootstrap, None
     broker = LocalKafka(data_dir=opts.data_dir, port=opts.kafka_port)
-    print(f"[demo] starting local Apache Kafka in {broker.data_dir} ...", flush=True)
+    if broker.is_up():
+        _say(f"using the local Kafka already running at {broker.bootstrap}")
+        return broker.bootstrap, None
+    _say(f"starting local Apache Kafka in {broker.data_dir} (the first run downloads it with Maven) ...")
     bootstrap = broker.up()
-    print(f"[demo] Kafka up at {bootstrap} (stop it with: edusync kafka down --data-dir {opts.data_dir} "
-          f"--port {opts.kafka_port})", flush=True)
-    return bootstrap
+    _say(f"Kafka up at {bootstrap}")
+    return bootstrap, broker
+
+
+async def _change_stream(ab: ABConnectSimulator, stop: StopToken, seed: int, interval: float) -> None:
+    """Random standards changes (every kind, delivery changes included) until ``stop``."""
+    rng = random.Random(seed)
+    while not await stop.sleep(interval * rng.uniform(0.5, 1.5)):
+        try:
+            ab.mutate(MutateRequest(kind="random", count=rng.randint(1, 3), seed=rng.randint(0, 10**9)))
+        except ValueError:
+            continue  # nothing left to act on for the drawn kind; draw again next time
 
 
 async def run_demo(opts: DemoOptions) -> int:
-    """Run the demo; returns the process exit code (0 when healthy and converged)."""
+    """Run the demo; returns the exit code (0 when Canvas converged to AB Connect)."""
     configure_logging("warning")
-    bootstrap = _start_kafka(opts)
-    config = WorkerConfig(kafka=KafkaConfig(bootstrap_servers=bootstrap), ops=OpsConfig(port=opts.ops_port))
-    stop = StopToken()
-    ready = False
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(stop_on_signals, stop)
-        tg.start_soon(lambda: run_worker(config, build_components(config), stop=stop, handle_signals=False))
-        started = time.monotonic()
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{opts.ops_port}") as ops:
-            while not stop.stopping:
-                try:
-                    report = (await ops.get("/readyz")).json()
-                    ready = bool(report["ready"])
-                except httpx.HTTPError:
-                    report = {"ready": False}
-                elapsed = time.monotonic() - started
-                print(f"[demo] {elapsed:6.1f}s  worker ready={report['ready']}  "
-                      f"components={report.get('components', {})}", flush=True)
-                if opts.duration is not None and elapsed >= opts.duration:
-                    stop.set()
-                    break
-                await stop.sleep(2.0)
-        tg.cancel_scope.cancel()
-    print(f"[demo] summary: worker {'was healthy' if ready else 'never became ready'}", flush=True)
-    return 0 if ready else 1
+    bootstrap, started_broker = _start_kafka(opts)
+    tenant = f"demo{int(time.time())}"  # a fresh tenant per run: a reused broker keeps old cursors
+    ab = ABConnectSimulator({PARTNER: PARTNER_KEY})
+    seeded = ab.seed(SeedRequest(documents=opts.documents, standards_per_document=opts.standards,
+                                 seed=opts.seed))
+    # Canvas publishes no throttle numbers; a generous bucket keeps the demo about edusync.
+    canvas = CanvasSimulator(tokens={CANVAS_TOKEN: 1}, throttle=ThrottleConfig(capacity=700, leak_rate=200))
+    progress = _Progress(tenant)
+    user_stop, worker_stop, changes_stop = StopToken(), StopToken(), StopToken()
+    report: ConvergenceReport | None = None
+    try:
+        with ThreadedServer(ab_app(ab)) as ab_server, ThreadedServer(canvas_app(canvas)) as canvas_server:
+            _say(f"AB Connect simulator at {ab_server.url}: {seeded['documents']} documents, "
+                 f"{seeded['standards']} standards")
+            _say(f"Canvas simulator at {canvas_server.url}; ops endpoint http://127.0.0.1:{opts.ops_port}/metrics")
+            config = WorkerConfig(
+                kafka=KafkaConfig(bootstrap_servers=bootstrap), ops=OpsConfig(port=opts.ops_port),
+                tenants=[TenantConfig(
+                    id=tenant,
+                    abconnect=ABConnectConfig(base_url=f"{ab_server.url}/rest/v4.1", partner_id=PARTNER,
+                                              partner_key=SecretStr(PARTNER_KEY), poll_interval_seconds=0.5),
+                    canvas=CanvasConfig(base_url=canvas_server.url, token=SecretStr(CANVAS_TOKEN)),
+                )],
+            )
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(stop_on_signals, user_stop)
+                tg.start_soon(lambda: run_worker(config, build_components(config), stop=worker_stop,
+                                                 handle_signals=False))
+                tg.start_soon(_change_stream, ab, changes_stop, opts.seed, opts.change_interval)
+                report = await _watch(opts, ab, canvas, progress, user_stop, changes_stop)
+                worker_stop.set()
+                tg.cancel_scope.cancel()
+            if report is not None:
+                _summary(report, progress, ab, canvas)
+    finally:
+        if started_broker is not None:
+            _say("stopping the local Kafka the demo started")
+            started_broker.down()
+    return 0 if report is not None and report.ok else 1
+
+
+async def _watch(opts: DemoOptions, ab: ABConnectSimulator, canvas: CanvasSimulator, progress: _Progress,
+                 user_stop: StopToken, changes_stop: StopToken) -> ConvergenceReport:
+    """Print progress; after the duration (or Ctrl-C) stop the changes and wait to converge."""
+    started = time.monotonic()
+    while not user_stop.stopping:
+        _say(progress.line(time.monotonic() - started, ab, canvas))
+        if opts.duration is not None and time.monotonic() - started >= opts.duration:
+            break
+        await user_stop.sleep(2.0)
+    changes_stop.set()
+    _say("changes stopped; waiting for Canvas to catch up with AB Connect ...")
+    deadline = time.monotonic() + CATCH_UP_SECONDS
+    report = compare(ab.snapshot(PARTNER), canvas.snapshot())
+    while time.monotonic() < deadline:
+        report = compare(ab.snapshot(PARTNER), canvas.snapshot())
+        if report.ok and progress.caught_up():
+            break
+        _say(progress.line(time.monotonic() - started, ab, canvas))
+        await anyio.sleep(2.0)
+    return report
+
+
+def _summary(report: ConvergenceReport, progress: _Progress, ab: ABConnectSimulator,
+             canvas: CanvasSimulator) -> None:
+    out = progress.outcomes()
+    ab_stats, canvas_stats = ab.stats(), canvas.stats.snapshot()
+    _say("summary")
+    print(f"  events published     {progress.published():.0f}")
+    print("  handler outcomes     " + ", ".join(f"{k}={v:.0f}" for k, v in out.items()))
+    print(f"  AB Connect requests  {ab_stats['requests']} ({ab_stats['throttled']} answered 429)")
+    print(f"  Canvas requests      {canvas_stats['total']} ({canvas_stats['throttled']} throttled)")
+    print(f"  result               {'OK' if report.ok else 'DIFFERENT'}: {report.summary()}", flush=True)

@@ -78,7 +78,11 @@ class Handler(Protocol):
     a write and its commit, the replay finds the write done and only the ledger behind."""
 
     name: str
-    topics: Sequence[str]
+
+    @property
+    def topics(self) -> Sequence[str]:
+        """The topics this handler consumes."""
+        ...
 
     async def handle(self, event: CloudEvent, ledger: Ledger) -> Outcome: ...
 

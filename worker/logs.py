@@ -39,6 +39,8 @@ def configure_logging(level: str = "info", stream: Any = None) -> None:
     root.setLevel(level.upper())
     # aiokafka is chatty at INFO about routine group membership.
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
+    # httpx logs every request URL at INFO: noise, and AB Connect URLs carry a signature.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

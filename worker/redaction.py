@@ -8,6 +8,11 @@ from typing import Any
 MASK = "***"
 _SECRET_KEY = re.compile(r"(secret|token|password|passwd|api_key|apikey|signature|authorization|partner_key)",
                          re.IGNORECASE)
+# Credentials that travel in query strings: AB Connect's signature, MatrixLMS's api_key, OAuth.
+_QUERY_SECRET = re.compile(
+    r"((?:auth\.signature|signature|api_key|apikey|access_token|oauth_signature|token)=)[^&\s\"']+",
+    re.IGNORECASE,
+)
 _secrets: set[str] = set()
 
 
@@ -26,6 +31,7 @@ def redact(value: Any, key: str = "") -> Any:
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
     if isinstance(value, str):
+        value = _QUERY_SECRET.sub(r"\1" + MASK, value)
         for secret in _secrets:
             if secret in value:
                 value = value.replace(secret, MASK)

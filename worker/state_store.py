@@ -10,16 +10,13 @@ a new one (the runners do this by restarting the component).
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-import anyio
 import orjson
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from worker.kafka.errors import BrokerUnavailableError
+from worker.kafka.reader import committed_batches
 
 if TYPE_CHECKING:
     from worker.kafka.producer import Transaction
@@ -44,44 +41,17 @@ class StateStore:
     async def restore(self, timeout: float = 120.0) -> int:
         """Read the topic from the beginning to its last committed offset; returns entries kept."""
         started = time.monotonic()
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            isolation_level="read_committed",
-            enable_auto_commit=False,
-            group_id=None,
-            client_id=f"edusync-restore-{uuid.uuid4().hex[:8]}",
-            max_partition_fetch_bytes=8 * 1024 * 1024,
-            fetch_max_bytes=64 * 1024 * 1024,
-        )
-        await consumer.start()
-        try:
-            partitions = await _partitions(consumer, self.topic)
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            # Under read_committed, end_offsets is the last stable offset: nothing beyond it
-            # is committed yet, so stopping there never restores an aborted write.
-            end = await consumer.end_offsets(partitions)
-            data: dict[str, Any] = {}
-            pending = {tp for tp in partitions if end[tp] > 0}
-            prefix = self.prefix.encode()
-            while pending:
-                if time.monotonic() - started > timeout:
-                    raise BrokerUnavailableError(f"restoring {self.topic} took longer than {timeout:.0f}s")
-                batch = await consumer.getmany(*pending, timeout_ms=500, max_records=50000)
-                for records in batch.values():
-                    for rec in records:
-                        if rec.key is None or not rec.key.startswith(prefix):
-                            continue
-                        key = rec.key.decode()
-                        if rec.value is None:
-                            data.pop(key, None)
-                        else:
-                            data[key] = orjson.loads(rec.value)
-                for tp in list(pending):
-                    if await consumer.position(tp) >= end[tp]:
-                        pending.discard(tp)
-        finally:
-            await consumer.stop()
+        data: dict[str, Any] = {}
+        prefix = self.prefix.encode()
+        async for records in committed_batches(self.bootstrap, self.topic, timeout=timeout):
+            for rec in records:
+                if rec.key is None or not rec.key.startswith(prefix):
+                    continue
+                key = rec.key.decode()
+                if rec.value is None:
+                    data.pop(key, None)
+                else:
+                    data[key] = orjson.loads(rec.value)
         self._data = data
         self.restore_seconds = time.monotonic() - started
         log.info("state store restored", topic=self.topic, prefix=self.prefix, entries=len(data),
@@ -125,14 +95,3 @@ class StateStore:
         """Set ``key`` inside ``txn`` right away (``None`` deletes it with a tombstone)."""
         self.stage(key, value)
         await self.flush(txn)
-
-
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    # A just-created topic may take a moment to show in metadata; ask a few times.
-    for _ in range(20):
-        cluster = await consumer._client.fetch_all_metadata()
-        parts = cluster.partitions_for_topic(topic)
-        if parts:
-            return [TopicPartition(topic, p) for p in sorted(parts)]
-        await anyio.sleep(0.25)
-    raise BrokerUnavailableError(f"topic {topic} does not exist; run topic creation first")

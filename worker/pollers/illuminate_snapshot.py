@@ -36,7 +36,7 @@ from worker.clients.illuminate import SYSTEM, IlluminateClient, Page
 from worker.metrics import DELETIONS_HELD
 from worker.poller_frame import PollResult
 from worker.pollers.illuminate_scope import DateScope, ScopeSource
-from worker.pollers.snapshot_diff import Changes, DeletionGuard, Differ, Settlement
+from worker.pollers.snapshot_diff import Changes, CommitTracker, DeletionGuard, Differ, Settlement
 from worker.pollers.snapshot_store import SnapshotStore, walk_tag
 from worker.topics import illuminate_topic
 
@@ -125,16 +125,17 @@ class IlluminateSnapshotPoller:
         store.register(self.kind)
         self.differ = Differ(tenant=tenant, source=source, kind=self.kind, topic=illuminate_topic(entity),
                              store=store, detector="snapshot_diff")
+        self.commits = CommitTracker(self.differ, tenant=tenant, poller=self.name)
         self._walk: _Walk | None = None
         self._settle: Settlement | None = None
         self._settle_stats: dict[str, int] = {}
-        self._expected_seq: int | None = None
-        self._dirty = False
 
     async def poll(self, cursor: Any) -> PollResult:
         """One page of the current walk, or one chunk of its deletions."""
         cur = SnapshotCursor.model_validate(cursor) if cursor is not None else SnapshotCursor()
-        await self._sync(cur)
+        if await self.commits.sync(cur.seq):
+            await self._abandon()
+            self._settle = None
         try:
             result = self._settle_step(cur) if self._settle is not None else await self._walk_step(cur)
         except BaseException:
@@ -142,21 +143,8 @@ class IlluminateSnapshotPoller:
             # new one from page 1. Nothing of a half-walk is ever used for deletions.
             await self._abandon()
             raise
-        self._expected_seq = result.cursor["seq"]
+        self.commits.returned(result.cursor["seq"])
         return result
-
-    async def _sync(self, cur: SnapshotCursor) -> None:
-        if self.differ.section is None:
-            self.differ.section = await self.store.section(self.kind)
-            self._expected_seq = cur.seq
-        elif self._dirty or cur.seq != self._expected_seq:
-            log.warning("previous poll result was not committed; reloading the snapshot and restarting the walk",
-                        tenant=self.tenant, poller=self.name, committed_seq=cur.seq, expected_seq=self._expected_seq)
-            await self._abandon()
-            self._settle = None
-            self.differ.section = await self.store.reload(self.kind)
-            self._dirty = False
-            self._expected_seq = cur.seq
 
     async def _abandon(self) -> None:
         walk, self._walk = self._walk, None
@@ -177,7 +165,7 @@ class IlluminateSnapshotPoller:
             raise MalformedResponseError(SYSTEM, f"{self.spec.endpoint}: walk ended before its last page") from None
         now = datetime.now(UTC)
         upstream = f"{self.spec.endpoint} walk {walk.number} page {page.page}/{page.num_pages}"
-        self._dirty = True
+        self.commits.dirty = True
         changes = self.differ.page(page.records, walk.tag, upstream, now)
         walk.seen += len(page.records)
         walk.duplicates += changes.duplicates
@@ -192,7 +180,7 @@ class IlluminateSnapshotPoller:
             result = self._complete(walk, page.num_results, cursor, changes)
         else:
             result = _result(changes, cursor, more=True)
-        self._dirty = False
+        self.commits.dirty = False
         return result
 
     def _complete(self, walk: _Walk, num_results: int, cursor: SnapshotCursor, changes: Changes) -> PollResult:
@@ -228,7 +216,7 @@ class IlluminateSnapshotPoller:
     def _settle_step(self, cur: SnapshotCursor) -> PollResult:
         settle = self._settle
         assert settle is not None
-        self._dirty = True
+        self.commits.dirty = True
         changes = settle.step(self.differ, self.settle_chunk, datetime.now(UTC))
         cursor = cur.model_copy(update={"seq": cur.seq + 1, "phase": "settle"})
         if settle.done:
@@ -237,7 +225,7 @@ class IlluminateSnapshotPoller:
                                                "last_walk_at": settle.started})
             log.info("snapshot walk complete", tenant=self.tenant, poller=self.name, walk=settle.walk,
                      deleted=settle.deleted, pending=len(settle.marked), **self._settle_stats)
-        self._dirty = False
+        self.commits.dirty = False
         return _result(changes, cursor, more=not settle.done, newest=settle.started if settle.done else None)
 
 

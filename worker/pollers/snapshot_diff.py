@@ -19,11 +19,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+import structlog
+
 from schemas.envelope import CloudEvent, make_event
 from schemas.illuminate import DELETED, KINDS, UPSERTED, DeletedV1, split_key
 from worker.clients.illuminate_models import IlluminateRecord
 from worker.poller_frame import Outbound, StateWrite
 from worker.pollers.snapshot_store import Section, Seen, SnapshotStore, hash64, hex64, stored_value
+
+log = structlog.get_logger(__name__)
 
 Detector = Literal["snapshot_diff", "score_reconciliation"]
 
@@ -183,3 +187,40 @@ class Differ:
             subject=self.store.key(self.kind, natural), version=f"{hex64(digest)}>deleted@{walk}",
             data=payload, time=now, upstreamcursor=upstream,
         )
+
+
+class CommitTracker:
+    """Trusts a poller's memory only while the cursor it is handed is the one it returned last.
+
+    Every cursor a poller returns carries a new ``seq``; a different ``seq`` coming back means the
+    last transaction did not commit (or the process restarted), so the memory updated for it is
+    ahead of Kafka: the poller's snapshot section is reloaded and its walk restarted.
+    """
+
+    def __init__(self, differ: Differ, *, tenant: str, poller: str) -> None:
+        self.differ = differ
+        self.tenant = tenant
+        self.poller = poller
+        self.expected_seq: int | None = None
+        self.dirty = False
+
+    async def sync(self, committed_seq: int) -> bool:
+        """Load or reload the section as needed; True if the poller must drop its walk state."""
+        store = self.differ.store
+        if self.differ.section is None:
+            self.differ.section = await store.section(self.differ.kind)
+            self.expected_seq = committed_seq
+            return True
+        if self.dirty or committed_seq != self.expected_seq:
+            log.warning("previous poll result was not committed; reloading the snapshot and restarting the walk",
+                        tenant=self.tenant, poller=self.poller, committed_seq=committed_seq,
+                        expected_seq=self.expected_seq)
+            self.differ.section = await store.reload(self.differ.kind)
+            self.dirty = False
+            self.expected_seq = committed_seq
+            return True
+        return False
+
+    def returned(self, seq: int) -> None:
+        """Note the ``seq`` of the cursor just handed to the runner."""
+        self.expected_seq = seq

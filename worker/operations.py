@@ -1,0 +1,63 @@
+"""``edusync status`` and ``edusync dlq``: read-only views of the worker's state in Kafka."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from schemas.dead_letter import DeadLetter
+from worker.config import WorkerConfig
+from worker.handler_frame import group_id_for
+from worker.kafka.reader import committed_batches, topic_partitions
+from worker.poller_frame import cursor_key
+from worker.state_store import StateStore
+from worker.topics import CURSORS, dlq_topic
+from worker.wiring import build_handlers_and_pollers
+
+
+async def status(config: WorkerConfig) -> dict[str, Any]:
+    """Each poller's cursor and each handler's backlog (records not yet committed by its group)."""
+    bootstrap = config.kafka.bootstrap_servers
+    handlers, pollers = build_handlers_and_pollers(config)
+    cursors = StateStore(bootstrap, CURSORS)
+    await cursors.restore()
+    report: dict[str, Any] = {
+        "pollers": {f"{p.tenant}/{p.name}": cursors.get(cursor_key(p.tenant, p.name)) for p, _ in pollers},
+        "handlers": {},
+    }
+    for handler in handlers:
+        group = group_id_for(handler.name, config.kafka.consumer_group_prefix)
+        report["handlers"][handler.name] = {
+            "group": group,
+            "backlog": await _backlog(bootstrap, group, list(handler.topics)),
+            "dead_letters": len(await read_dead_letters(bootstrap, handler.name)),
+        }
+    return report
+
+
+async def _backlog(bootstrap: str, group: str, topics: list[str]) -> int:
+    """End offsets minus committed offsets (transaction markers make this an upper bound)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
+                                enable_auto_commit=False, group_id=None)
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+        parts = [tp for t in topics for tp in await topic_partitions(consumer, t)]
+        end = await consumer.end_offsets(parts)
+        return sum(max(0, end[tp] - (committed[tp].offset if tp in committed else 0)) for tp in parts)
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def read_dead_letters(bootstrap: str, handler: str) -> list[DeadLetter]:
+    """Every dead letter of ``handler``, oldest first within each partition."""
+    letters: list[DeadLetter] = []
+    async for records in committed_batches(bootstrap, dlq_topic(handler), missing_ok=True):
+        letters += [DeadLetter.model_validate(orjson.loads(r.value)) for r in records if r.value]
+    return letters
