@@ -1,19 +1,34 @@
-"""One measurement of ``bench.frames`` in a fresh process, so each gets its own peak RSS.
+"""One measurement of ``bench.frames`` in a fresh process, so each has its own peak RSS.
 
     python -m bench.frames_worker KIND --bootstrap B --topic T --events N --page P --out result.json
 
-KIND is one of ``produce-frame``, ``produce-raw``, ``consume-frame``, ``consume-raw``.
-The orchestrator (``bench.frames``) starts one of these per measurement and reads the
-JSON it writes to ``--out``.
+The orchestrator (``bench.frames``) starts one process per measurement and reads the JSON
+written to ``--out``. KIND is one of:
 
-Produce: the same deterministic events are built in every process before the clock
-starts, so both sides send identical keys, values and headers, ``page`` records per
-transaction. The frame serialises each CloudEvent inside the timed section (that is part
-of what the frame does); the raw side sends bytes serialised before timing.
+``produce-frame``
+    ``PollerRunner.run_once`` in a loop over a Poller that returns pre-built pages of
+    CloudEvents, ``page`` per transaction (each transaction also writes the poller cursor).
+``produce-raw``
+    A bare transactional ``AIOKafkaProducer`` (the frame producer's settings) sending the
+    same keys, values and headers, serialised before the clock starts.
+``produce-raw-serialize`` (breakdown)
+    ``produce-raw``, but serialising each CloudEvent inside the timed loop as the frame does.
+``consume-frame``
+    ``HandlerRunner`` with a no-op Handler (returns ``Outcome.NOOP``, no I/O); the frame
+    parses every record into a CloudEvent and commits offsets in a transaction per batch.
+``consume-raw``
+    A bare read_committed ``AIOKafkaConsumer`` (the frame consumer's settings) that calls
+    ``commit()`` once per ``getmany`` batch and does nothing with the records.
+``consume-raw-parse`` (breakdown)
+    ``consume-raw`` plus ``CloudEvent.from_bytes`` on every record.
+``consume-raw-parse-txn`` (breakdown)
+    ``consume-raw-parse``, committing each batch's offsets in a transaction of a bare
+    transactional producer (``send_offsets_to_transaction``) instead of ``commit()``.
 
-Consume: the clock runs from the first record handed over by ``getmany`` to the end of the
-commit that covers the last record. The frame commits offsets in a Kafka transaction per
-batch; the raw consumer calls ``commit()`` once per ``getmany`` batch.
+Produce times the whole loop after the producer has started. Consume times from the first
+record ``getmany`` hands over to the end of the commit covering the last record (group join
+and start-up are excluded on both sides). CPU time is this process's user+system time over
+the same window (all threads), which a busy machine disturbs far less than wall time.
 """
 
 from __future__ import annotations
@@ -23,13 +38,14 @@ import contextlib
 import gc
 import hashlib
 import json
+import os
 import resource
 import statistics
 import sys
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,7 +53,7 @@ from typing import Any
 
 import anyio
 import psutil
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from schemas.abconnect import STANDARD_CHANGED, ABConnectChangeV1, AffectedPropertyV1
 from schemas.envelope import CONTENT_TYPE_HEADER, CloudEvent, make_event
@@ -50,19 +66,20 @@ from worker.shutdown import StopToken
 from worker.state_store import StateStore
 from worker.topics import CURSORS, LEDGER
 
-KINDS = ("produce-frame", "produce-raw", "consume-frame", "consume-raw")
 TENANT = "bench-district"
 SOURCE = "abconnect:partner/bench"
 EPOCH = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
+# A commit slower than this is the signature of aiokafka's 100 ms retry backoff.
+SLOW_BATCH_S = 0.09
+# The settings HandlerRunner._consumer gives its consumer; the raw consumers copy them.
 GROUP_SETTINGS: dict[str, Any] = {
-    # The consumer settings HandlerRunner._consumer uses; the raw consumer copies them.
     "isolation_level": "read_committed",
     "enable_auto_commit": False,
     "auto_offset_reset": "earliest",
     "max_poll_interval_ms": 600_000,
 }
+# The settings TransactionalProducer gives its AIOKafkaProducer; the raw producers copy them.
 PRODUCER_SETTINGS: dict[str, Any] = {
-    # The settings TransactionalProducer gives its AIOKafkaProducer; the raw producer copies them.
     "enable_idempotence": True,
     "acks": "all",
     "linger_ms": 5,
@@ -75,9 +92,8 @@ PRODUCER_SETTINGS: dict[str, Any] = {
 # -- the events ------------------------------------------------------------------------------
 
 
-def build_events(n: int) -> list[CloudEvent]:
+def iter_events(n: int) -> Iterator[CloudEvent]:
     """``n`` realistic AB Connect ``standard.changed`` events, identical in every process."""
-    events = []
     for i in range(n):
         guid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"bench/standard/{i}"))
         doc = str(uuid.uuid5(uuid.NAMESPACE_URL, f"bench/document/{i % 97}"))
@@ -91,11 +107,10 @@ def build_events(n: int) -> list[CloudEvent]:
                 AffectedPropertyV1(name="number", previous_value=f"RL.{i % 12}.4", new_value=f"RL.{i % 12}.4a"),
             ],
         )
-        events.append(make_event(
+        yield make_event(
             tenant=TENANT, source=SOURCE, type=STANDARD_CHANGED, subject=f"{TENANT}/standard/{guid}",
             version=str(change.seq), data=change, time=when,
-        ))
-    return events
+        )
 
 
 def record_digest(key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes]]) -> bytes:
@@ -131,21 +146,24 @@ class Measurement:
     events: int
     seconds: float
     events_per_s: float
+    cpu_s: float
+    cpu_us_per_event: float
     batches: int
     batch_ms_p50: float
     batch_ms_p95: float
+    slow_batches: int
     rss_before_mb: float
     rss_peak_mb: float
     maxrss_mb: float
+    loadavg_1m: float
     digest: str = ""
     value_bytes_avg: float = 0.0
-    notes: dict[str, Any] = field(default_factory=dict)
 
 
 class RssSampler:
     """Samples this process's RSS from a thread while a block runs; keeps the peak."""
 
-    def __init__(self, interval: float = 0.02) -> None:
+    def __init__(self, interval: float = 0.05) -> None:
         self.interval = interval
         self.peak = 0
         self._proc = psutil.Process()
@@ -169,32 +187,60 @@ class RssSampler:
             self.peak = max(self.peak, self._proc.memory_info().rss)
 
 
+@dataclass
+class Clock:
+    """Wall and CPU time of a window, plus the duration of each batch in it."""
+
+    started: float = 0.0
+    cpu_started: float = 0.0
+    ended: float = 0.0
+    cpu_ended: float = 0.0
+    batches: list[float] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.started, self.cpu_started = time.perf_counter(), time.process_time()
+
+    def stop(self) -> None:
+        self.ended, self.cpu_ended = time.perf_counter(), time.process_time()
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Time one batch (a produce transaction, or a consumer commit)."""
+        t0 = time.perf_counter()
+        yield
+        self.batches.append(time.perf_counter() - t0)
+
+
 def _mb(n: float) -> float:
     return round(n / 2**20, 1)
 
 
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+def _pct(values: list[float], q: int) -> float:
+    if len(values) < 2:
+        return values[0] if values else 0.0
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
-def _freeze_heap() -> None:
-    """Move the pre-built inputs out of the GC's reach so neither side pays to re-scan them."""
+def _freeze_heap() -> int:
+    """Move the pre-built inputs out of the GC's reach so no side pays to re-scan them;
+    returns the RSS at this point."""
     gc.collect()
     gc.freeze()
+    return int(psutil.Process().memory_info().rss)
 
 
-def _measurement(kind: str, n: int, seconds: float, batch_s: list[float], rss_before: int,
-                 sampler: RssSampler, **extra: Any) -> Measurement:
-    ms = [s * 1000 for s in batch_s]
+def _measurement(kind: str, n: int, clock: Clock, rss_before: int, sampler: RssSampler,
+                 **extra: Any) -> Measurement:
+    seconds, cpu_s = clock.ended - clock.started, clock.cpu_ended - clock.cpu_started
+    ms = [s * 1000 for s in clock.batches]
     return Measurement(
-        kind=kind, events=n, seconds=round(seconds, 4), events_per_s=round(n / seconds, 1), batches=len(ms),
-        batch_ms_p50=round(_pct(ms, 50), 2), batch_ms_p95=round(_pct(ms, 95), 2),
+        kind=kind, events=n, seconds=round(seconds, 4), events_per_s=round(n / seconds, 1),
+        cpu_s=round(cpu_s, 4), cpu_us_per_event=round(cpu_s / n * 1e6, 2),
+        batches=len(ms), batch_ms_p50=round(_pct(ms, 50), 2), batch_ms_p95=round(_pct(ms, 95), 2),
+        slow_batches=sum(1 for s in clock.batches if s > SLOW_BATCH_S),
         rss_before_mb=_mb(rss_before), rss_peak_mb=_mb(sampler.peak),
-        maxrss_mb=_mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024), **extra,
+        maxrss_mb=_mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024),
+        loadavg_1m=round(os.getloadavg()[0], 2), **extra,
     )
 
 
@@ -215,65 +261,77 @@ class PagePoller:
         return PollResult(events=self._pages[page], cursor=page + 1, more=page + 1 < len(self._pages))
 
 
+def _produce_digest(events: list[CloudEvent]) -> tuple[str, float]:
+    values = [(e.key(), e.to_bytes()) for e in events]
+    digest = records_digest([record_digest(k, v, [CONTENT_TYPE_HEADER]) for k, v in values])
+    return digest, round(sum(len(v) for _, v in values) / len(values), 1)
+
+
 async def produce_frame(bootstrap: str, topic: str, n: int, page: int) -> Measurement:
     """Publish ``n`` events through ``PollerRunner.run_once``, ``page`` per transaction."""
-    events = build_events(n)
-    digest = records_digest([record_digest(e.key(), e.to_bytes(), [CONTENT_TYPE_HEADER]) for e in events])
-    value_avg = sum(len(e.to_bytes()) for e in events) / n
+    events = list(iter_events(n))
+    digest, value_avg = _produce_digest(events)
     cursors = StateStore(bootstrap, CURSORS)
     await cursors.restore()
-    # A fresh tenant per run: the cursor starts empty and the transactional id is new.
-    tenant = f"bench-{uuid.uuid4().hex[:8]}"
+    tenant = f"bench-{uuid.uuid4().hex[:8]}"  # a fresh cursor and transactional id per run
     poller = PagePoller(tenant, pages([Outbound(topic, e) for e in events], page))
-    sampler = RssSampler()
+    del events
+    sampler, clock = RssSampler(), Clock()
     async with TransactionalProducer(bootstrap, f"bench.frames.{tenant}") as producer:
         runner = PollerRunner(poller, producer, cursors, interval=0.0)
-        _freeze_heap()
-        rss_before = psutil.Process().memory_info().rss
-        batch_s: list[float] = []
+        rss_before = _freeze_heap()
         with sampler.sampling():
-            started = time.perf_counter()
-            while True:
-                t0 = time.perf_counter()
-                result = await runner.run_once()
-                batch_s.append(time.perf_counter() - t0)
-                if not result.more:
-                    break
-            seconds = time.perf_counter() - started
-    return _measurement("produce-frame", n, seconds, batch_s, rss_before, sampler,
-                        digest=digest, value_bytes_avg=round(value_avg, 1))
+            clock.start()
+            more = True
+            while more:
+                with clock.batch():
+                    more = (await runner.run_once()).more
+            clock.stop()
+    return _measurement("produce-frame", n, clock, rss_before, sampler, digest=digest, value_bytes_avg=value_avg)
+
+
+async def _produce_raw(kind: str, bootstrap: str, topic: str, n: int, page: int, serialize: bool) -> Measurement:
+    headers = [CONTENT_TYPE_HEADER]
+    if serialize:
+        events: list[Any] = list(iter_events(n))
+        digest, value_avg = _produce_digest(events)
+    else:
+        # The raw side keeps only bytes, serialised now, outside the clock. orjson.dumps leaves each
+        # small result in a ~4 KiB allocation; exact-size copies keep 100k values near 100 MB, not 400.
+        events = [(e.key(), bytes(memoryview(e.to_bytes()))) for e in iter_events(n)]
+        digest = records_digest([record_digest(k, v, headers) for k, v in events])
+        value_avg = round(sum(len(v) for _, v in events) / n, 1)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=f"bench.raw.{uuid.uuid4().hex[:8]}",
+                                **PRODUCER_SETTINGS)
+    await producer.start()
+    sampler, clock = RssSampler(), Clock()
+    try:
+        rss_before = _freeze_heap()
+        with sampler.sampling():
+            clock.start()
+            for chunk in pages(events, page):
+                with clock.batch():
+                    async with producer.transaction():
+                        if serialize:
+                            for event in chunk:
+                                await producer.send(topic, value=event.to_bytes(), key=event.key(), headers=headers)
+                        else:
+                            for key, value in chunk:
+                                await producer.send(topic, value=value, key=key, headers=headers)
+            clock.stop()
+    finally:
+        await producer.stop()
+    return _measurement(kind, n, clock, rss_before, sampler, digest=digest, value_bytes_avg=value_avg)
 
 
 async def produce_raw(bootstrap: str, topic: str, n: int, page: int) -> Measurement:
-    """Publish the same bytes with a bare transactional AIOKafkaProducer, ``page`` per transaction."""
-    events = build_events(n)
-    headers = [CONTENT_TYPE_HEADER]
-    records = [(e.key(), e.to_bytes()) for e in events]
-    del events  # the raw side holds only bytes
-    digest = records_digest([record_digest(k, v, headers) for k, v in records])
-    value_avg = sum(len(v) for _, v in records) / n
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, transactional_id=f"bench.raw.{uuid.uuid4().hex[:8]}", **PRODUCER_SETTINGS
-    )
-    await producer.start()
-    sampler = RssSampler()
-    try:
-        _freeze_heap()
-        rss_before = psutil.Process().memory_info().rss
-        batch_s: list[float] = []
-        with sampler.sampling():
-            started = time.perf_counter()
-            for chunk in pages(records, page):
-                t0 = time.perf_counter()
-                async with producer.transaction():
-                    for key, value in chunk:
-                        await producer.send(topic, value=value, key=key, headers=headers)
-                batch_s.append(time.perf_counter() - t0)
-            seconds = time.perf_counter() - started
-    finally:
-        await producer.stop()
-    return _measurement("produce-raw", n, seconds, batch_s, rss_before, sampler,
-                        digest=digest, value_bytes_avg=round(value_avg, 1))
+    """The same bytes through a bare transactional producer, ``page`` records per transaction."""
+    return await _produce_raw("produce-raw", bootstrap, topic, n, page, serialize=False)
+
+
+async def produce_raw_serialize(bootstrap: str, topic: str, n: int, page: int) -> Measurement:
+    """``produce_raw`` that serialises each event inside the clock, as the frame does."""
+    return await _produce_raw("produce-raw-serialize", bootstrap, topic, n, page, serialize=True)
 
 
 # -- consume ---------------------------------------------------------------------------------
@@ -282,15 +340,14 @@ async def produce_raw(bootstrap: str, topic: str, n: int, page: int) -> Measurem
 class NoopHandler:
     """A Handler with a no-op target: no I/O, every event is a NOOP. Stops the runner after ``n``."""
 
-    def __init__(self, name: str, topic: str, n: int, stop: StopToken) -> None:
+    def __init__(self, name: str, topic: str, n: int, stop: StopToken, clock: Clock) -> None:
         self.name, self.topics = name, (topic,)
-        self.n, self.stop = n, stop
+        self.n, self.stop, self.clock = n, stop, clock
         self.seen = 0
-        self.first_at: float | None = None
 
     async def handle(self, event: CloudEvent, ledger: Ledger) -> Outcome:
-        if self.first_at is None:
-            self.first_at = time.perf_counter()
+        if self.seen == 0:
+            self.clock.start()
         self.seen += 1
         if self.seen >= self.n:
             self.stop.set()  # the runner commits this batch, then leaves its loop
@@ -298,20 +355,19 @@ class NoopHandler:
 
 
 class TimedProducer(TransactionalProducer):
-    """A TransactionalProducer that times each transaction (the handler frame's commit step)."""
+    """A TransactionalProducer that times each transaction (the handler frame's commit step)
+    and stops the clock at the end of every one: the last one covers the last record."""
 
-    def __init__(self, bootstrap: str, transactional_id: str) -> None:
+    def __init__(self, bootstrap: str, transactional_id: str, clock: Clock) -> None:
         super().__init__(bootstrap, transactional_id)
-        self.durations: list[float] = []
-        self.last_commit_at = 0.0
+        self.clock = clock
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
-        t0 = time.perf_counter()
-        async with super().transaction() as txn:
-            yield txn
-        self.last_commit_at = time.perf_counter()
-        self.durations.append(self.last_commit_at - t0)
+        with self.clock.batch():
+            async with super().transaction() as txn:
+                yield txn
+        self.clock.stop()
 
 
 async def consume_frame(bootstrap: str, topic: str, n: int, page: int) -> Measurement:
@@ -319,66 +375,98 @@ async def consume_frame(bootstrap: str, topic: str, n: int, page: int) -> Measur
     name = f"bench{uuid.uuid4().hex[:8]}"
     ledger = StateStore(bootstrap, LEDGER, prefix=f"{name}/")
     await ledger.restore()
-    stop = StopToken()
-    handler = NoopHandler(name, topic, n, stop)
-    sampler = RssSampler()
-    _freeze_heap()
-    rss_before = psutil.Process().memory_info().rss
-    async with TimedProducer(bootstrap, f"bench.frames.{name}") as producer:
+    stop, sampler, clock = StopToken(), RssSampler(), Clock()
+    handler = NoopHandler(name, topic, n, stop, clock)
+    rss_before = _freeze_heap()
+    async with TimedProducer(bootstrap, f"bench.frames.{name}", clock) as producer:
         runner = HandlerRunner(handler, bootstrap=bootstrap, producer=producer, ledger_store=ledger,
                                max_records=page, group_id=f"bench.frames.{name}")
         with sampler.sampling():
             await runner.run(stop)
-    if handler.first_at is None or handler.seen != n:
+    if handler.seen != n:
         raise RuntimeError(f"the handler saw {handler.seen} of {n} records")
-    seconds = producer.last_commit_at - handler.first_at
-    return _measurement("consume-frame", n, seconds, producer.durations, rss_before, sampler,
-                        notes={"commit": "transaction per batch (send_offsets_to_transaction)"})
+    return _measurement("consume-frame", n, clock, rss_before, sampler)
 
 
-async def consume_raw(bootstrap: str, topic: str, n: int, page: int) -> Measurement:
-    """Read ``n`` records with a bare read_committed consumer, ``commit()`` after every getmany batch."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"bench.raw.{uuid.uuid4().hex[:8]}",
-                                client_id="bench-raw", **GROUP_SETTINGS)
-    sampler = RssSampler()
-    _freeze_heap()
-    rss_before = psutil.Process().memory_info().rss
+Batch = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+
+
+async def _consume_raw(kind: str, bootstrap: str, topic: str, n: int, page: int,
+                       parse: bool, commit_in_txn: bool) -> Measurement:
+    group = f"bench.raw.{uuid.uuid4().hex[:8]}"
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group, client_id="bench-raw",
+                                **GROUP_SETTINGS)
+    producer: AIOKafkaProducer | None = None
+    if commit_in_txn:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=group, **PRODUCER_SETTINGS)
+        await producer.start()
+
+    async def commit(batch: Batch) -> None:
+        if producer is None:
+            await consumer.commit()
+            return
+        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
+        async with producer.transaction():
+            await producer.send_offsets_to_transaction(offsets, group)
+
+    sampler, clock = RssSampler(), Clock()
+    rss_before = _freeze_heap()
     await consumer.start()
+    seen = 0
     try:
-        seen = 0
-        first_at: float | None = None
-        commit_s: list[float] = []
         with sampler.sampling():
             while seen < n:
                 batch = await consumer.getmany(timeout_ms=500, max_records=page)
                 if not batch:
                     continue
-                if first_at is None:
-                    first_at = time.perf_counter()
-                seen += sum(len(records) for records in batch.values())
-                t0 = time.perf_counter()
-                await consumer.commit()
-                commit_s.append(time.perf_counter() - t0)
-            ended = time.perf_counter()
+                if seen == 0:
+                    clock.start()
+                for records in batch.values():
+                    seen += len(records)
+                    if parse:
+                        for rec in records:
+                            CloudEvent.from_bytes(rec.value)
+                with clock.batch():
+                    await commit(batch)
+            clock.stop()
     finally:
         await consumer.stop()
-    if first_at is None or seen != n:
+        if producer is not None:
+            await producer.stop()
+    if seen != n:
         raise RuntimeError(f"the raw consumer saw {seen} of {n} records")
-    return _measurement("consume-raw", n, ended - first_at, commit_s, rss_before, sampler,
-                        notes={"commit": "consumer.commit() per getmany batch"})
+    return _measurement(kind, n, clock, rss_before, sampler)
 
 
-RUNNERS = {
+async def consume_raw(bootstrap: str, topic: str, n: int, page: int) -> Measurement:
+    """Read ``n`` records with a bare read_committed consumer, ``commit()`` after every getmany batch."""
+    return await _consume_raw("consume-raw", bootstrap, topic, n, page, parse=False, commit_in_txn=False)
+
+
+async def consume_raw_parse(bootstrap: str, topic: str, n: int, page: int) -> Measurement:
+    """``consume_raw`` that also parses each record into a CloudEvent."""
+    return await _consume_raw("consume-raw-parse", bootstrap, topic, n, page, parse=True, commit_in_txn=False)
+
+
+async def consume_raw_parse_txn(bootstrap: str, topic: str, n: int, page: int) -> Measurement:
+    """``consume_raw_parse`` that commits offsets in a producer transaction per batch."""
+    return await _consume_raw("consume-raw-parse-txn", bootstrap, topic, n, page, parse=True, commit_in_txn=True)
+
+
+RUNNERS: dict[str, Callable[[str, str, int, int], Awaitable[Measurement]]] = {
     "produce-frame": produce_frame,
     "produce-raw": produce_raw,
+    "produce-raw-serialize": produce_raw_serialize,
     "consume-frame": consume_frame,
     "consume-raw": consume_raw,
+    "consume-raw-parse": consume_raw_parse,
+    "consume-raw-parse-txn": consume_raw_parse_txn,
 }
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.frames_worker", description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=KINDS)
+    parser.add_argument("kind", choices=sorted(RUNNERS))
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--topic", required=True)
     parser.add_argument("--events", type=int, required=True)

@@ -57,7 +57,8 @@ class CloudEvent(BaseModel):
 
     def to_bytes(self) -> bytes:
         """The structured-mode record value."""
-        return orjson.dumps(self.model_dump(mode="json"))
+        # pydantic's own serializer: half the cost of model_dump + orjson, same bytes.
+        return self.model_dump_json().encode()
 
     def key(self) -> bytes:
         """The Kafka record key: the subject."""

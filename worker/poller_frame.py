@@ -8,6 +8,7 @@ transaction leaves both unchanged, so no event is lost and none is published twi
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -94,8 +95,8 @@ class PollerRunner:
             for write in result.state:
                 await write.store.put(txn, write.key, write.value)
             await self.cursors.put(txn, self.key, result.cursor)
-        for out in result.events:
-            EVENTS_PUBLISHED.labels(*self._labels, out.topic).inc()
+        for topic, count in Counter(out.topic for out in result.events).items():
+            EVENTS_PUBLISHED.labels(*self._labels, topic).inc(count)
         POLL_DURATION.labels(*self._labels).observe(time.monotonic() - started)
         if result.newest_time is not None:
             CURSOR_LAG.labels(*self._labels).set(
