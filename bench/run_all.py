@@ -19,6 +19,7 @@ from typing import cast
 
 BENCHMARKS: list[str] = [
     "bench.frames",
+    "bench.standards_flow",
 ]
 
 

@@ -1,0 +1,286 @@
+"""Measurement probes for ``bench.standards_flow``: per-event timestamps and counter snapshots.
+
+The worker code is not changed. The bench wraps the real poller and handler objects and
+subclasses ``HandlerRunner`` so that every event of the benchmark tenant gets four stamps:
+
+- ``created_at``: when the bench made the AB Connect mutation (phases b and c only; exact);
+- ``polled_at``: when the poller's ``poll()`` returned the page holding it (its Kafka
+  transaction follows within milliseconds);
+- ``handled_at``: when ``StandardsToCanvas.handle`` returned (the Canvas writes are done);
+- ``committed_at``: when the handler's batch transaction (ledger + offsets) committed, which is
+  the moment ``edusync_end_to_end_latency_seconds`` observes.
+
+``event_time`` is AB Connect's ``date_utc``, which has one-second resolution.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from handlers.standards_to_canvas import HANDLER_NAME
+from schemas.envelope import CloudEvent
+from simulators.abconnect import ABConnectSimulator
+from simulators.canvas import CanvasSimulator
+from worker.components import Component, handler_transactional_id
+from worker.config import KafkaConfig
+from worker.handler_frame import Handler, HandlerRunner, Ledger, group_id_for
+from worker.health import Health, State
+from worker.kafka.producer import TransactionalProducer
+from worker.metrics import END_TO_END_LATENCY, UPSTREAM_THROTTLE_WAIT, Outcome
+from worker.poller_frame import Poller, PollResult
+from worker.shutdown import StopToken
+from worker.state_store import StateStore
+from worker.topics import LEDGER
+
+# -- per-event stamps -----------------------------------------------------------------------
+
+
+@dataclass
+class EventTiming:
+    """What the bench knows about one AB Connect event (by its feed ``seq``)."""
+
+    seq: int
+    kind: str = ""
+    standard_guid: str | None = None
+    event_time: float | None = None
+    created_at: float | None = None
+    polled_at: float | None = None
+    handled_at: float | None = None
+    committed_at: float | None = None
+    outcome: str | None = None
+
+
+class Timeline:
+    """Stamps for every event of one tenant, keyed by AB seq."""
+
+    def __init__(self, tenant: str) -> None:
+        self.tenant = tenant
+        self.events: dict[int, EventTiming] = {}
+        self._pending: dict[int, EventTiming] = {}  # handled, waiting for their batch to commit
+
+    def _entry(self, seq: int) -> EventTiming:
+        entry = self.events.get(seq)
+        if entry is None:
+            entry = self.events[seq] = EventTiming(seq)
+        return entry
+
+    def _mine(self, event: CloudEvent) -> EventTiming | None:
+        if event.tenant != self.tenant:
+            return None  # a shared broker may carry other tenants' events
+        entry = self._entry(int(event.upstreamcursor))
+        entry.kind = f"{event.data.get('target')}/{event.data.get('change_type')}"
+        entry.standard_guid = event.data.get("standard_guid")
+        entry.event_time = event.time.timestamp()
+        return entry
+
+    def created(self, seq: int, at: float) -> None:
+        """The bench made the mutation that produced ``seq``."""
+        self._entry(seq).created_at = at
+
+    def polled(self, event: CloudEvent, at: float) -> None:
+        """The poller read ``event`` from AB Connect."""
+        entry = self._mine(event)
+        if entry is not None and entry.polled_at is None:
+            entry.polled_at = at
+
+    def handled(self, event: CloudEvent, outcome: str, at: float) -> None:
+        """The handler finished ``event`` (a retry overwrites an earlier failed attempt)."""
+        entry = self._mine(event)
+        if entry is not None:
+            entry.outcome, entry.handled_at = outcome, at
+            self._pending[entry.seq] = entry
+
+    def committed(self, at: float) -> None:
+        """The batch holding every pending event committed."""
+        for entry in self._pending.values():
+            entry.committed_at = at
+        self._pending.clear()
+
+    def select(self, seqs: Sequence[int]) -> list[EventTiming]:
+        """The stamps of ``seqs`` (created empty if never seen)."""
+        return [self._entry(s) for s in seqs]
+
+    def count(self, seqs: Sequence[int], stamp: str) -> int:
+        """How many of ``seqs`` carry ``stamp`` (``polled_at``, ``committed_at`` ...)."""
+        return sum(1 for s in seqs if getattr(self._entry(s), stamp) is not None)
+
+
+# -- wrappers around the real worker objects ---------------------------------------------------
+
+
+class TimedPoller:
+    """Delegates to the real poller and stamps ``polled_at``."""
+
+    def __init__(self, inner: Poller, timeline: Timeline) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.tenant = inner.tenant
+        self.timeline = timeline
+
+    async def poll(self, cursor: Any) -> PollResult:
+        result = await self.inner.poll(cursor)
+        now = time.time()
+        for out in result.events:
+            self.timeline.polled(out.event, now)
+        return result
+
+
+class TimedHandler:
+    """Delegates to the real handler and stamps ``handled_at`` and the outcome."""
+
+    def __init__(self, inner: Handler, timeline: Timeline) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.timeline = timeline
+
+    @property
+    def topics(self) -> Sequence[str]:
+        return self.inner.topics
+
+    async def handle(self, event: CloudEvent, ledger: Ledger) -> Outcome:
+        try:
+            outcome = await self.inner.handle(event, ledger)
+        except Exception as exc:  # the runner retries or dead-letters it; a later success overwrites
+            self.timeline.handled(event, f"error:{type(exc).__name__}", time.time())
+            raise
+        self.timeline.handled(event, outcome.value, time.time())
+        return outcome
+
+
+class TimedRunner(HandlerRunner):
+    """``HandlerRunner`` that stamps ``committed_at`` after each batch transaction."""
+
+    def __init__(self, handler: Handler, timeline: Timeline, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self.timeline = timeline
+
+    async def _process_batch(
+        self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]], stop: StopToken
+    ) -> None:
+        await super()._process_batch(batch, stop)
+        self.timeline.committed(time.time())
+
+
+def timed_handler_component(handler: Handler, timeline: Timeline, kafka: KafkaConfig) -> Component:
+    """``worker.components.handler_component`` with ``TimedRunner`` in place of ``HandlerRunner``."""
+    name = f"handler:{handler.name}"
+
+    async def run(stop: StopToken, health: Health) -> None:
+        ledger = StateStore(kafka.bootstrap_servers, LEDGER, prefix=f"{handler.name}/")
+        await ledger.restore()
+        txn_id = handler_transactional_id(handler.name, kafka.replica_id)
+        async with TransactionalProducer(kafka.bootstrap_servers, txn_id) as producer:
+            health.set(name, State.READY)
+            runner = TimedRunner(
+                handler, timeline, bootstrap=kafka.bootstrap_servers, producer=producer, ledger_store=ledger,
+                broker_patience=kafka.broker_patience_seconds,
+                group_id=group_id_for(handler.name, kafka.consumer_group_prefix),
+            )
+            await runner.run(stop)
+
+    return Component(name, run)
+
+
+async def group_is_stable(bootstrap: str, group: str) -> bool:
+    """True when the consumer group has members and a settled assignment."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    await admin.start()
+    try:
+        for response in await admin.describe_consumer_groups([group]):
+            for described in response.groups:
+                # (error_code, group_id, state, protocol_type, protocol, members, ...)
+                if described[2] == "Stable" and described[5]:
+                    return True
+        return False
+    finally:
+        await admin.close()
+
+
+# -- counters -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Counters:
+    """Cumulative request and latency counters at one moment."""
+
+    at: float
+    ab_by_resource: Counter[str]
+    ab_throttled: int
+    canvas_by_kind: Counter[str]  # "GET /api/v1/... 200" -> responses
+    canvas_throttled: int
+    latency_buckets: list[tuple[float, float]] = field(default_factory=list)  # (le, cumulative count)
+    throttle_wait: dict[str, float] = field(default_factory=dict)  # system -> seconds waited on rate limits
+
+    def minus(self, earlier: Counters) -> Counters:
+        """The increase since ``earlier``."""
+        buckets = [(le, n - m) for (le, n), (_, m) in zip(self.latency_buckets, earlier.latency_buckets, strict=True)]
+        return Counters(
+            at=self.at - earlier.at, ab_by_resource=self.ab_by_resource - earlier.ab_by_resource,
+            ab_throttled=self.ab_throttled - earlier.ab_throttled,
+            canvas_by_kind=self.canvas_by_kind - earlier.canvas_by_kind,
+            canvas_throttled=self.canvas_throttled - earlier.canvas_throttled, latency_buckets=buckets,
+            throttle_wait={k: v - earlier.throttle_wait.get(k, 0.0) for k, v in self.throttle_wait.items()},
+        )
+
+
+def read_counters(ab: ABConnectSimulator, canvas: CanvasSimulator) -> Counters:
+    """Both simulators' request statistics and the handler's latency histogram, now."""
+    ab_stats, canvas_stats = ab.stats(), canvas.stats.snapshot()
+    by_kind: Counter[str] = Counter()
+    for kind, statuses in canvas_stats["requests"].items():
+        for status, n in statuses.items():
+            by_kind[f"{kind} {status}"] += n
+    return Counters(
+        at=time.time(), ab_by_resource=Counter(ab_stats["by_resource"]), ab_throttled=ab_stats["throttled"],
+        canvas_by_kind=by_kind, canvas_throttled=canvas_stats["throttled"], latency_buckets=latency_buckets(),
+        throttle_wait=throttle_waits(),
+    )
+
+
+def throttle_waits() -> dict[str, float]:
+    """``edusync_upstream_throttle_wait_seconds_total`` by system: client-side bucket and quota pauses."""
+    out: dict[str, float] = {}
+    for metric in UPSTREAM_THROTTLE_WAIT.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total"):
+                out[sample.labels["system"]] = out.get(sample.labels["system"], 0.0) + sample.value
+    return out
+
+
+def latency_buckets() -> list[tuple[float, float]]:
+    """Cumulative bucket counts of ``edusync_end_to_end_latency_seconds`` for this handler."""
+    out: list[tuple[float, float]] = []
+    for metric in END_TO_END_LATENCY.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_bucket") and sample.labels.get("handler") == HANDLER_NAME:
+                out.append((float(sample.labels["le"]), sample.value))
+    if not out:  # no observation yet: the labelled child does not exist
+        END_TO_END_LATENCY.labels(HANDLER_NAME)
+        return latency_buckets()
+    return sorted(out)
+
+
+def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
+    """Prometheus's ``histogram_quantile``: linear interpolation inside the bucket holding rank q*n."""
+    total = buckets[-1][1] if buckets else 0.0
+    if total <= 0:
+        return None
+    rank = q * total
+    lower_bound, lower_count = 0.0, 0.0
+    for le, count in buckets:
+        if count >= rank:
+            if math.isinf(le):
+                return lower_bound  # beyond the last finite bucket: its bound is all we know
+            if count == lower_count:
+                return le
+            return lower_bound + (le - lower_bound) * (rank - lower_count) / (count - lower_count)
+        lower_bound, lower_count = le, count
+    return lower_bound
