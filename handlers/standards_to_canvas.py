@@ -26,12 +26,12 @@ from typing import Any
 
 import structlog
 
-from handlers.canvas_outcome_tree import GroupRef, OutcomeTree, OutcomeWriter
+from handlers.canvas_outcome_tree import GroupRef, OutcomeTree, OutcomeWriter, same_guid
 from schemas.abconnect import ABConnectChangeV1
 from schemas.envelope import CloudEvent
 from worker.clients.abconnect import ABConnectClient
 from worker.clients.abconnect_models import Standard
-from worker.clients.canvas_models import OutcomeLink
+from worker.clients.canvas_models import OutcomeGroupRef, OutcomeLink
 from worker.clients.errors import ForbiddenError, NotFoundError, PermanentUpstreamError, UpstreamError
 from worker.handler_frame import Ledger, PermanentFailure
 from worker.metrics import Outcome
@@ -199,14 +199,27 @@ class _Sync:
         if std.deleted:
             group = await self.tree.find_group(root, std.document_guid)
             if group is not None:
-                link = (await self._outcomes_under(group)).get(guid.lower())
+                link = await self._find_outcome(guid, group)
                 if link is not None:
                     await self._retire(guid.lower(), link)
             return None
         group = await self.tree.ensure_group(root, std.document_guid, std.document_descr or std.document_guid)
         target = await self._group_for(group, std)
-        await self._upsert(std, std.document_guid, target, (await self._outcomes_under(group)).get(guid.lower()))
+        await self._upsert(std, std.document_guid, target, await self._find_outcome(guid, group))
         return None
+
+    async def _find_outcome(self, guid: str, doc_group: GroupRef) -> OutcomeLink | None:
+        """The standard's outcome: one GET through the ledger when it knows the outcome, else the
+        full listing of the document's groups (the look-up before any create)."""
+        entry = self.ledger.get(self._key(guid))
+        if isinstance(entry, dict) and entry.get("outcome_id"):
+            try:
+                outcome = await self.tree.canvas.get_outcome(int(entry["outcome_id"]))
+            except NotFoundError:
+                outcome = None
+            if outcome is not None and same_guid(outcome.vendor_guid, guid):
+                return OutcomeLink(outcome_group=OutcomeGroupRef(id=int(entry["group_id"])), outcome=outcome)
+        return (await self._outcomes_under(doc_group)).get(guid.lower())
 
     async def _group_for(self, doc_group: GroupRef, std: Standard) -> GroupRef:
         if not std.section_guid:

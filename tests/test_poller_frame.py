@@ -14,6 +14,7 @@ import pytest
 
 from schemas.envelope import CloudEvent
 from tests.kafka_tools import read_topic
+from worker.poller_frame import idle_interval
 from worker.topics import TopicSpec, all_topics, ensure_topics
 
 pytestmark = pytest.mark.anyio
@@ -73,3 +74,7 @@ async def test_poller_killed_at_random_moments_publishes_every_event_once(
     assert last.wait(timeout=120) == 0
     assert kills >= 1, "the poller finished before any kill; the test proved nothing"
     await _assert_exactly_once(kafka_bootstrap, topic, tenant, total)
+
+
+def test_idle_interval_doubles_up_to_four_times() -> None:
+    assert [idle_interval(0.5, q) for q in range(6)] == [0.5, 0.5, 1.0, 2.0, 2.0, 2.0]

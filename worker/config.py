@@ -57,7 +57,7 @@ class ABConnectConfig(_Strict):
     partner_key: SecretStr
     user_id: str | None = None
     start_seq: int = Field(0, ge=0, description="seq to start from when no cursor is stored")
-    poll_interval_seconds: float = Field(5.0, gt=0)
+    poll_interval_seconds: float = Field(5.0, gt=0, description="doubles up to 4x while the feed is quiet")
 
 
 class CanvasConfig(_Strict):
@@ -115,7 +115,8 @@ class IlluminateConfig(_Strict):
         "modified_after) to find deleted scores")
     district_timezone: str = Field("UTC", description="IANA zone of the district: the watermark is a local date")
     page_limit: int = Field(1000, ge=1, le=1000, description="records per page (documented max 1000)")
-    students2_page_limit: int = Field(5000, ge=1, le=30000, description="records per Students2 page (max 30,000)")
+    students2_page_limit: int = Field(
+        2000, ge=1, le=30000, description="records per Students2 page (max 30,000; larger pages cost memory)")
 
     @field_validator("snapshot_entities", "score_endpoints")
     @classmethod

@@ -14,7 +14,7 @@ import asyncio
 import time
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -93,6 +93,30 @@ class _DeadLetterOut:
     value: bytes
 
 
+@dataclass
+class _Progress:
+    """What a handler has done since its last commit."""
+
+    offsets: dict[TopicPartition, int] = field(default_factory=dict)
+    dead: list[_DeadLetterOut] = field(default_factory=list)
+    applied_times: list[datetime] = field(default_factory=list)
+    tally: dict[Outcome, int] = field(default_factory=dict)
+    count: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def done(self, rec: ConsumerRecord[bytes, bytes], outcome: Outcome, event_time: datetime | None) -> None:
+        """Record one processed event; its offset commits with the next transaction."""
+        self.offsets[TopicPartition(rec.topic, rec.partition)] = rec.offset + 1
+        self.tally[outcome] = self.tally.get(outcome, 0) + 1
+        if outcome is Outcome.APPLIED and event_time is not None:
+            self.applied_times.append(event_time)
+        self.count += 1
+
+    def age(self) -> float:
+        """Seconds since this progress began."""
+        return time.monotonic() - self.started
+
+
 def _classify(exc: BaseException) -> str:
     """'transient' or 'permanent' for an exception raised while handling."""
     if isinstance(exc, PermanentFailure | PermanentUpstreamError | ValidationError | EnvelopeError):
@@ -108,7 +132,8 @@ class HandlerRunner:
     def __init__(
         self, handler: Handler, *, bootstrap: str, producer: TransactionalProducer,
         ledger_store: StateStore, backoff: Backoff | None = None, max_records: int = 500,
-        group_id: str | None = None, broker_patience: float = 60.0,
+        group_id: str | None = None, broker_patience: float = 60.0, commit_every: int = 100,
+        commit_seconds: float = 5.0,
     ) -> None:
         self.handler = handler
         self.bootstrap = bootstrap
@@ -117,6 +142,8 @@ class HandlerRunner:
         self.ledger = Ledger(ledger_store, handler.name)
         self.backoff = backoff or Backoff(base=0.2, cap=30.0)
         self.max_records = max_records
+        self.commit_every = commit_every
+        self.commit_seconds = commit_seconds
         self.group_id = group_id or group_id_for(handler.name)
         self.broker_patience = broker_patience
         self.dlq = dlq_topic(handler.name)
@@ -178,33 +205,37 @@ class HandlerRunner:
     async def _process_batch(
         self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]], stop: StopToken
     ) -> None:
-        offsets: dict[TopicPartition, int] = {}
-        dead: list[_DeadLetterOut] = []
-        applied_times: list[datetime] = []
-        tally: dict[Outcome, int] = {}
-        for tp, records in batch.items():
+        """Process a fetched batch, committing every ``commit_every`` events or ``commit_seconds``
+        so a slow target neither holds results back nor risks the group's poll interval."""
+        progress = _Progress()
+        for records in batch.values():
             for rec in records:
-                result = await self._process_one(rec, stop, dead)
+                result = await self._process_one(rec, stop, progress.dead)
                 if result is None:  # stop requested while retrying: leave it for the next run
                     break
-                outcome, event_time = result
-                tally[outcome] = tally.get(outcome, 0) + 1
-                if outcome is Outcome.APPLIED and event_time is not None:
-                    applied_times.append(event_time)
-                offsets[tp] = rec.offset + 1
-            if stop.stopping and tp not in offsets:
+                progress.done(rec, *result)
+                if progress.count >= self.commit_every or progress.age() >= self.commit_seconds:
+                    await self._commit(progress)
+                    progress = _Progress()
+                if stop.stopping:
+                    break
+            if stop.stopping:
                 break
-        if not offsets:
+        await self._commit(progress)
+
+    async def _commit(self, progress: _Progress) -> None:
+        """Ledger entries, dead letters and offsets in one transaction; then the metrics."""
+        if not progress.offsets:
             return
         async with self.producer.transaction() as txn:
             await self.ledger_store.flush(txn)
-            for d in dead:
+            for d in progress.dead:
                 await txn.send(self.dlq, d.key or b"", d.value)
-            await txn.send_offsets(offsets, self.group_id)
+            await txn.send_offsets(progress.offsets, self.group_id)
         now = datetime.now(UTC)
-        for outcome, n in tally.items():
+        for outcome, n in progress.tally.items():
             HANDLER_EVENTS.labels(self.handler.name, outcome.value).inc(n)
-        for t in applied_times:
+        for t in progress.applied_times:
             END_TO_END_LATENCY.labels(self.handler.name).observe(max(0.0, (now - t).total_seconds()))
 
     async def _process_one(
