@@ -268,7 +268,9 @@ class SnapshotStore(StateStore):
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap, isolation_level="read_committed", enable_auto_commit=False,
             group_id=None, client_id=f"edusync-snapshots-{uuid.uuid4().hex[:8]}",
-            max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024,
+            # Small fetches: as fast here as large ones, and without tens of MB of buffers that
+            # would stay in the process's peak RSS (measured: 1 MB/8 MB/5000 vs 8 MB/64 MB/50000).
+            max_partition_fetch_bytes=1024 * 1024, fetch_max_bytes=8 * 1024 * 1024,
         )
         await consumer.start()
         count = 0
@@ -282,7 +284,7 @@ class SnapshotStore(StateStore):
             while pending:
                 if time.monotonic() - started > timeout:
                     raise BrokerUnavailableError(f"restoring {self.topic} took longer than {timeout:.0f}s")
-                batch = await consumer.getmany(*pending, timeout_ms=500, max_records=50000)
+                batch = await consumer.getmany(*pending, timeout_ms=500, max_records=5000)
                 for records in batch.values():
                     for rec in records:
                         key = rec.key
