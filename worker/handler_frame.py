@@ -166,15 +166,16 @@ class HandlerRunner:
         """Consume until ``stop``; the in-flight event finishes and its batch commits first.
         With ``until_caught_up`` it also returns once every assigned partition is read to its end."""
         consumer = self._consumer()
+        # start() waits forever for a broker that is not there; joining a group can take
+        # several seconds even when it is, hence the floor.
+        start_patience = max(30.0, self.broker_patience)
         try:
-            # start() waits forever for a broker that is not there; joining a group can take
-            # several seconds even when it is, hence the floor.
-            with anyio.fail_after(max(30.0, self.broker_patience)):
+            with anyio.fail_after(start_patience):
                 await consumer.start()
         except TimeoutError as exc:
             await _stop_quietly(consumer)
             raise BrokerUnavailableError(
-                f"Kafka broker {self.bootstrap} unreachable for {self.broker_patience:.0f}s"
+                f"Kafka broker {self.bootstrap} unreachable: consumer group not joined in {start_patience:.0f}s"
             ) from exc
         component = f"handler:{self.handler.name}"
         COMPONENT_UP.labels(component).set(1)
