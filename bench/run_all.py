@@ -20,6 +20,7 @@ from typing import cast
 BENCHMARKS: list[str] = [
     "bench.frames",
     "bench.standards_flow",
+    "bench.illuminate_snapshot",
 ]
 
 

@@ -139,12 +139,12 @@ class KVHandler:
 
 
 async def run_poller(args: argparse.Namespace) -> None:
-    cursors = StateStore(args.bootstrap, CURSORS)
-    await cursors.restore()
     producer = KillingProducer(args.bootstrap, f"test.poller.{args.tenant}")
     producer.kill = KillPlan(args.kill_at)
     poller = CountingPoller(args.tenant, args.topic, args.total, args.page, producer.kill)
     async with producer:
+        cursors = StateStore(args.bootstrap, CURSORS)
+        await cursors.restore()
         runner = PollerRunner(poller, producer, cursors, interval=0.05)
         while True:
             result = await runner.run_once()
@@ -153,14 +153,14 @@ async def run_poller(args: argparse.Namespace) -> None:
 
 
 async def run_handler(args: argparse.Namespace) -> None:
-    ledger = StateStore(args.bootstrap, LEDGER, prefix=f"{args.name}/")
-    await ledger.restore()
     kill = KillPlan(args.kill_at)
     producer = KillingProducer(args.bootstrap, f"test.handler.{args.name}")
     producer.kill = kill
     handler = KVHandler(args.name, args.topic, args.target, kill)
     stop = StopToken()
     async with producer, anyio.create_task_group() as tg:
+        ledger = StateStore(args.bootstrap, LEDGER, prefix=f"{args.name}/")
+        await ledger.restore()
         tg.start_soon(stop_on_signals, stop)
         runner = HandlerRunner(handler, bootstrap=args.bootstrap, producer=producer, ledger_store=ledger,
                                backoff=Backoff(base=0.05, cap=0.5), max_records=args.batch)

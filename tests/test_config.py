@@ -77,3 +77,12 @@ def test_duplicate_tenant_is_an_error(tmp_path: Path) -> None:
     path = _write(tmp_path, "tenants:\n  - id: a\n  - id: a\n")
     with pytest.raises(ConfigError, match="tenant id 'a' appears twice"):
         load_config(path)
+
+
+def test_the_shipped_example_configuration_is_valid() -> None:
+    example = Path(__file__).resolve().parent.parent / "deploy" / "edusync.example.yaml"
+    env = {"AB_PARTNER_KEY": "k" * 8, "CANVAS_TOKEN": "t" * 8, "ILLUMINATE_CONSUMER_SECRET": "c" * 8,
+           "ILLUMINATE_TOKEN_SECRET": "s" * 8}
+    config = load_config(example, env=env)
+    tenant = config.tenants[0]
+    assert tenant.abconnect and tenant.canvas and tenant.illuminate

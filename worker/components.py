@@ -33,16 +33,18 @@ def handler_transactional_id(handler: str, replica_id: str) -> str:
     return f"edusync.handler.{handler}.{replica_id}"
 
 
-def poller_component(poller: Poller, bootstrap: str, interval: float) -> Component:
+def poller_component(poller: Poller, bootstrap: str, interval: float, idle_backoff: bool = False) -> Component:
     """Wrap a poller: restore cursors, start a transactional producer, run the loop."""
     name = f"poller:{poller.tenant}/{poller.name}"
 
     async def run(stop: StopToken, health: Health) -> None:
-        cursors = StateStore(bootstrap, CURSORS)
-        await cursors.restore()
+        # Producer first: init_transactions aborts a crashed predecessor's open transaction,
+        # which the restore would otherwise wait out (see worker/kafka/reader.py).
         async with TransactionalProducer(bootstrap, poller_transactional_id(poller.tenant, poller.name)) as p:
+            cursors = StateStore(bootstrap, CURSORS)
+            await cursors.restore()
             health.set(name, State.READY)
-            await PollerRunner(poller, p, cursors, interval=interval).run(stop)
+            await PollerRunner(poller, p, cursors, interval=interval, idle_backoff=idle_backoff).run(stop)
 
     return Component(name, run)
 
@@ -55,9 +57,9 @@ def handler_component(
     name = f"handler:{handler.name}"
 
     async def run(stop: StopToken, health: Health) -> None:
-        ledger = StateStore(bootstrap, LEDGER, prefix=f"{handler.name}/")
-        await ledger.restore()
         async with TransactionalProducer(bootstrap, handler_transactional_id(handler.name, replica_id)) as p:
+            ledger = StateStore(bootstrap, LEDGER, prefix=f"{handler.name}/")
+            await ledger.restore()
             health.set(name, State.READY)
             runner = HandlerRunner(handler, bootstrap=bootstrap, producer=p, ledger_store=ledger,
                                    broker_patience=broker_patience, group_id=group_id_for(handler.name, group_prefix))

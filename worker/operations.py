@@ -25,7 +25,10 @@ async def status(config: WorkerConfig) -> dict[str, Any]:
     cursors = StateStore(bootstrap, CURSORS)
     await cursors.restore()
     report: dict[str, Any] = {
-        "pollers": {f"{p.tenant}/{p.name}": cursors.get(cursor_key(p.tenant, p.name)) for p, _ in pollers},
+        "pollers": {
+            f"{s.poller.tenant}/{s.poller.name}": cursors.get(cursor_key(s.poller.tenant, s.poller.name))
+            for s in pollers
+        },
         "handlers": {},
     }
     for handler in handlers:

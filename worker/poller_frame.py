@@ -69,7 +69,7 @@ def idle_interval(interval: float, quiet_polls: int) -> float:
     """The wait before the next poll: doubles with each empty poll, up to 4x the interval.
     An idle poller thus spends a quarter of the upstream budget it would at a fixed pace
     (AB Connect's poller and handler share one account's 5 requests/s)."""
-    return interval * min(4, 2 ** max(0, quiet_polls - 1))
+    return interval * float(min(4, 2 ** max(0, quiet_polls - 1)))
 
 
 def cursor_key(tenant: str, poller: str) -> str:
@@ -82,12 +82,13 @@ class PollerRunner:
 
     def __init__(
         self, poller: Poller, producer: TransactionalProducer, cursors: StateStore, *,
-        interval: float = 5.0, backoff: Backoff | None = None,
+        interval: float = 5.0, backoff: Backoff | None = None, idle_backoff: bool = False,
     ) -> None:
         self.poller = poller
         self.producer = producer
         self.cursors = cursors
         self.interval = interval
+        self.idle_backoff = idle_backoff
         self.backoff = backoff or Backoff(base=0.5, cap=60.0)
         self.key = cursor_key(poller.tenant, poller.name)
         self._labels = (poller.tenant, poller.name)
@@ -136,8 +137,8 @@ class PollerRunner:
                     quiet = 0
                     log.info("published", poller=self.poller.name, tenant=self.poller.tenant,
                              events=len(result.events), cursor=result.cursor)
-                else:
-                    quiet += 1
+                elif not result.more and self.idle_backoff:
+                    quiet += 1  # a whole cycle with nothing new: wait longer next time
                 if not result.more:
                     await stop.sleep(idle_interval(self.interval, quiet))
         finally:

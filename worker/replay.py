@@ -34,11 +34,11 @@ async def replay_handler(config: WorkerConfig, handler_name: str, group: str | N
     await wait_for_kafka(bootstrap, config.kafka.broker_patience_seconds)
     await ensure_topics(bootstrap, all_topics((handler_name,)), config.kafka.replication_factor)
     tag = group or f"replay-{int(time.time())}"
-    ledger = StateStore(bootstrap, LEDGER, prefix=f"{handler_name}/")
-    await ledger.restore()
     before = _outcomes(handler_name)
     # Its own transactional id: the live worker's handler must not be fenced by the replay.
     async with TransactionalProducer(bootstrap, handler_transactional_id(handler_name, tag)) as producer:
+        ledger = StateStore(bootstrap, LEDGER, prefix=f"{handler_name}/")
+        await ledger.restore()
         runner = HandlerRunner(handler, bootstrap=bootstrap, producer=producer, ledger_store=ledger,
                                group_id=group_id_for(handler_name, f"{config.kafka.consumer_group_prefix}.{tag}"),
                                broker_patience=config.kafka.broker_patience_seconds)

@@ -5,18 +5,7 @@ One ``IlluminateClient`` and one ``SnapshotStore`` per tenant, shared by that te
 poll of any of these pollers restores every kind they registered with a single read of
 ``edusync._snapshots``, and a poller whose transaction did not commit reloads only its own kind
 (it notices from the cursor's ``seq``). So ``worker.components.poller_component`` can wrap each
-poller unchanged, and a component restart needs no store factory.
-
-In ``worker/wiring.py``::
-
-    for tenant in config.tenants:
-        if tenant.illuminate is not None:
-            cfg = tenant.illuminate
-            client = illuminate_client(cfg)
-            store = SnapshotStore(config.kafka.bootstrap_servers, tenant.id)
-            for poller in illuminate_pollers(tenant.id, cfg, client, store):
-                components.append(poller_component(poller, config.kafka.bootstrap_servers,
-                                                   cfg.poll_interval_seconds))
+poller unchanged (``worker/wiring.py`` does), and a component restart needs no store factory.
 """
 
 from __future__ import annotations

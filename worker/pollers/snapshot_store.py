@@ -17,7 +17,6 @@ reloads only its own kind (its in-memory hashes may be ahead of Kafka).
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
@@ -26,9 +25,8 @@ from typing import Any
 import anyio
 import orjson
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from worker.kafka.errors import BrokerUnavailableError
+from worker.kafka.reader import committed_batches
 from worker.state_store import StateStore
 from worker.topics import SNAPSHOTS
 
@@ -261,64 +259,19 @@ class SnapshotStore(StateStore):
                  seconds=round(self.restore_seconds, 3))
 
     async def _read(self, fresh: dict[str, Section], started: float, timeout: float) -> int:
-        # Read up to the high watermark taken now, not just to the last stable offset: another
-        # poller's open transaction pins the LSO, and stopping there could miss this tenant's
-        # later commits. Every transaction open now ends (commit, abort or timeout) soon after.
-        targets = await _high_watermarks(self.bootstrap, self.topic)
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, isolation_level="read_committed", enable_auto_commit=False,
-            group_id=None, client_id=f"edusync-snapshots-{uuid.uuid4().hex[:8]}",
-            # Small fetches: as fast here as large ones, and without tens of MB of buffers that
-            # would stay in the process's peak RSS (measured: 1 MB/8 MB/5000 vs 8 MB/64 MB/50000).
-            max_partition_fetch_bytes=1024 * 1024, fetch_max_bytes=8 * 1024 * 1024,
-        )
-        await consumer.start()
         count = 0
         prefix = self.prefix.encode()
         skip = len(prefix)
-        try:
-            partitions = list(targets)
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            pending = {tp for tp in partitions if targets[tp] > 0}
-            while pending:
-                if time.monotonic() - started > timeout:
-                    raise BrokerUnavailableError(f"restoring {self.topic} took longer than {timeout:.0f}s")
-                batch = await consumer.getmany(*pending, timeout_ms=500, max_records=5000)
-                for records in batch.values():
-                    for rec in records:
-                        key = rec.key
-                        if key is None or not key.startswith(prefix):
-                            continue
-                        kind, _, natural = key[skip:].decode().partition("/")
-                        section = fresh.get(kind)
-                        if section is None:
-                            continue
-                        section.apply(natural, None if rec.value is None else orjson.loads(rec.value))
-                        count += 1
-                for tp in list(pending):
-                    if await consumer.position(tp) >= targets[tp]:
-                        pending.discard(tp)
-        finally:
-            await consumer.stop()
+        remaining = max(1.0, timeout - (time.monotonic() - started))
+        async for records in committed_batches(self.bootstrap, self.topic, timeout=remaining):
+            for rec in records:
+                key = rec.key
+                if key is None or not key.startswith(prefix):
+                    continue
+                kind, _, natural = key[skip:].decode().partition("/")
+                section = fresh.get(kind)
+                if section is None:
+                    continue
+                section.apply(natural, None if rec.value is None else orjson.loads(rec.value))
+                count += 1
         return count
-
-
-async def _high_watermarks(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
-    """The end offset of every partition, open transactions included."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, isolation_level="read_uncommitted", enable_auto_commit=False,
-        group_id=None, client_id=f"edusync-snapshots-hw-{uuid.uuid4().hex[:8]}",
-    )
-    await consumer.start()
-    try:
-        for _ in range(20):
-            cluster = await consumer._client.fetch_all_metadata()
-            parts = cluster.partitions_for_topic(topic)
-            if parts:
-                partitions = [TopicPartition(topic, p) for p in sorted(parts)]
-                return dict(await consumer.end_offsets(partitions))
-            await anyio.sleep(0.25)
-        raise BrokerUnavailableError(f"topic {topic} does not exist; run topic creation first")
-    finally:
-        await consumer.stop()
