@@ -19,11 +19,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy worker handlers schemas simulators deploy bench
 	$(VENV)/bin/pytest $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy worker handlers schemas simulators deploy
+	$(VENV)/bin/mypy worker handlers schemas simulators deploy bench
 
 bench: $(STAMP)
 	$(VENV)/bin/python -m bench.run_all

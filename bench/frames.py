@@ -316,7 +316,7 @@ def _interpretation(res: Results) -> list[str]:
         ser = p_cpu["produce-raw-serialize"] - p_cpu["produce-raw"]
         rest = p_cpu["produce-frame"] - p_cpu["produce-raw-serialize"]
         out.append(
-            f"  Serialising each CloudEvent inside the loop (`to_bytes`: pydantic `model_dump` + orjson), which "
+            f"  Serialising each CloudEvent inside the loop (`to_bytes`: pydantic `model_dump_json`), which "
             f"the raw side did before the clock, accounts for {ser:.1f} µs of the "
             f"{p_cpu['produce-frame'] - p_cpu['produce-raw']:.1f} µs difference; the frame's own bookkeeping "
             f"(per-event Prometheus counter, wrapper coroutines, the cursor record in every transaction) adds "

@@ -185,7 +185,10 @@ def timed_components(config: WorkerConfig, timeline: Timeline) -> list[Component
     """The components ``build_components`` would make, with the timing probes around them."""
     handlers, pollers = build_handlers_and_pollers(config)
     bootstrap = config.kafka.bootstrap_servers
-    components = [poller_component(TimedPoller(p, timeline), bootstrap, interval) for p, interval in pollers]
+    components = [
+        poller_component(TimedPoller(spec.poller, timeline), bootstrap, spec.interval, spec.idle_backoff)
+        for spec in pollers
+    ]
     components += [timed_handler_component(TimedHandler(h, timeline), timeline, config.kafka) for h in handlers]
     return components
 

@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from handlers.standards_to_canvas import HANDLER_NAME
@@ -156,17 +155,16 @@ class TimedHandler:
 
 
 class TimedRunner(HandlerRunner):
-    """``HandlerRunner`` that stamps ``committed_at`` after each batch transaction."""
+    """``HandlerRunner`` that stamps ``committed_at`` after each commit transaction."""
 
     def __init__(self, handler: Handler, timeline: Timeline, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self.timeline = timeline
 
-    async def _process_batch(
-        self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]], stop: StopToken
-    ) -> None:
-        await super()._process_batch(batch, stop)
-        self.timeline.committed(time.time())
+    async def _commit(self, progress: Any) -> None:
+        await super()._commit(progress)
+        if progress.offsets:
+            self.timeline.committed(time.time())
 
 
 def timed_handler_component(handler: Handler, timeline: Timeline, kafka: KafkaConfig) -> Component:
@@ -174,10 +172,10 @@ def timed_handler_component(handler: Handler, timeline: Timeline, kafka: KafkaCo
     name = f"handler:{handler.name}"
 
     async def run(stop: StopToken, health: Health) -> None:
-        ledger = StateStore(kafka.bootstrap_servers, LEDGER, prefix=f"{handler.name}/")
-        await ledger.restore()
         txn_id = handler_transactional_id(handler.name, kafka.replica_id)
         async with TransactionalProducer(kafka.bootstrap_servers, txn_id) as producer:
+            ledger = StateStore(kafka.bootstrap_servers, LEDGER, prefix=f"{handler.name}/")
+            await ledger.restore()
             health.set(name, State.READY)
             runner = TimedRunner(
                 handler, timeline, bootstrap=kafka.bootstrap_servers, producer=producer, ledger_store=ledger,
