@@ -202,6 +202,18 @@ def test_forbidden_standard_is_skipped_and_unknown_event_is_dead_lettered(env: S
     assert f"seq {UNKNOWN_SEQ}" in letters[0].reason
     assert "unknown AB Connect event target='curriculum'" in letters[0].reason
     assert env.stop_worker() == 0
+    # The operations commands show the same: the dead letter's reason, the poller's cursor.
+    cli_env = {**os.environ, "AB_KEY": PARTNER_KEY, "CANVAS_TOKEN": CANVAS_TOKEN}
+    shown = subprocess.run([sys.executable, "-m", "worker", "dlq", "show", "--config", str(env.config),
+                            "--handler", "standards_to_canvas"], capture_output=True, text=True, timeout=120,
+                           env=cli_env)
+    assert shown.returncode == 0 and "unknown AB Connect event target='curriculum'" in shown.stdout
+    status = subprocess.run([sys.executable, "-m", "worker", "status", "--config", str(env.config)],
+                            capture_output=True, text=True, timeout=120, env=cli_env)
+    assert status.returncode == 0, status.stderr[-2000:]
+    report = json.loads(status.stdout)
+    assert report["pollers"][f"{env.tenant}/{POLLER_NAME}"]["seq"] == env.ab.stats()["max_seq"]
+    assert report["handlers"]["standards_to_canvas"]["dead_letters"] >= 1
 
 
 UNKNOWN_SEQ = 999_999_999
