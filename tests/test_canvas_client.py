@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from simulators.canvas import CanvasSimulator, create_app
-from simulators.server import ThreadedServer
+from simulators.canvas import CanvasSimulator
+from tests import canvas_fixtures
+from tests.canvas_fixtures import ADMIN, EXPIRED, TEACHER
 from worker.backoff import Backoff
 from worker.clients.canvas import CanvasClient
 from worker.clients.errors import (
@@ -22,31 +22,14 @@ from worker.clients.errors import (
     TransientUpstreamError,
 )
 
-ADMIN = "admin-token"
-TEACHER = "teacher-token"
-EXPIRED = "expired-token"
 ACCOUNT = "1"
 FAST = Backoff(base=0.01, cap=0.05)
 
 pytestmark = pytest.mark.anyio
 
-
-@pytest.fixture(scope="module")
-def sim() -> CanvasSimulator:
-    return CanvasSimulator(
-        tokens={
-            ADMIN: 1,
-            TEACHER: {"user_id": 2, "can_manage": False},
-            EXPIRED: {"user_id": 3, "expires_at": 1.0},
-        },
-        accounts={1: "District A"},
-    )
-
-
-@pytest.fixture(scope="module")
-def server(sim: CanvasSimulator) -> Iterator[str]:
-    with ThreadedServer(create_app(sim)) as srv:
-        yield srv.url
+# The shared simulator and its server, as fixtures of this module.
+sim = canvas_fixtures.sim
+server = canvas_fixtures.server
 
 
 @pytest.fixture

@@ -7,32 +7,16 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from simulators.canvas import CanvasSimulator, ThrottleConfig, create_app
+from simulators.canvas import CanvasSimulator, ThrottleConfig
 from simulators.canvas.throttle import Throttle
-from simulators.server import ThreadedServer
+from tests import canvas_fixtures
+from tests.canvas_fixtures import ADMIN, EXPIRED, TEACHER
 
-ADMIN = "admin-token"
-TEACHER = "teacher-token"
-EXPIRED = "expired-token"
+# The shared simulator and its server, as fixtures of this module.
+sim = canvas_fixtures.sim
+server = canvas_fixtures.server
+
 GROUPS = "/api/v1/accounts/1/outcome_groups"
-
-
-@pytest.fixture(scope="module")
-def sim() -> CanvasSimulator:
-    return CanvasSimulator(
-        tokens={
-            ADMIN: 1,
-            TEACHER: {"user_id": 2, "can_manage": False},
-            EXPIRED: {"user_id": 3, "expires_at": 1.0},
-        },
-        accounts={1: "District A"},
-    )
-
-
-@pytest.fixture(scope="module")
-def server(sim: CanvasSimulator) -> Iterator[str]:
-    with ThreadedServer(create_app(sim)) as srv:
-        yield srv.url
 
 
 @pytest.fixture
