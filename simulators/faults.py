@@ -31,6 +31,9 @@ class FaultConfig(BaseModel):
     malformed_rate: float = Field(0.0, ge=0, le=1, description="share whose JSON body is truncated")
     timeout_rate: float = Field(0.0, ge=0, le=1, description="share that hang for timeout_seconds")
     timeout_seconds: float = Field(30.0, ge=0)
+    lost_response_rate: float = Field(
+        0.0, ge=0, le=1, description="share applied by the app whose answer is then lost (a 504 from the "
+        "gateway): the write happened, the caller cannot know")
     latency_seconds: float = Field(0.0, ge=0, description="added to every API request")
     remaining: int | None = Field(
         None, ge=0, description="if set, faults apply only to the next N API requests"
@@ -64,13 +67,14 @@ class FaultInjector:
             self.config.remaining -= 1
 
     def draw(self) -> str | None:
-        """Pick the fault for one request: 'error', 'html', 'malformed', 'timeout' or None."""
+        """Pick the fault for one request: 'error', 'html', 'malformed', 'timeout', 'lost' or None."""
         if not self._active():
             return None
         cfg = self.config
         for kind, rate in (
             ("timeout", cfg.timeout_rate), ("error", cfg.error_rate),
             ("html", cfg.html_error_rate), ("malformed", cfg.malformed_rate),
+            ("lost", cfg.lost_response_rate),
         ):
             if rate and self._rng.random() < rate:
                 self._spend()
@@ -106,8 +110,15 @@ class FaultMiddleware:
             )
         elif fault == "malformed":
             await self.app(scope, receive, _truncating_send(send))
+        elif fault == "lost":
+            await self.app(scope, receive, _discarding_send)
+            await Response(status_code=504)(scope, receive, send)
         else:
             await self.app(scope, receive, send)
+
+
+async def _discarding_send(message: dict[str, Any]) -> None:
+    """Swallow the app's answer: the request was applied, the caller never hears of it."""
 
 
 def _truncating_send(send: Send) -> Send:
