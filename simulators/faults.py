@@ -7,6 +7,7 @@ seeded random generator so a test that sets a seed sees the same fault sequence.
 from __future__ import annotations
 
 import random
+from collections.abc import MutableMapping
 from typing import Any
 
 import anyio
@@ -117,7 +118,7 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
 
 
-async def _discarding_send(message: dict[str, Any]) -> None:
+async def _discarding_send(message: MutableMapping[str, Any]) -> None:
     """Swallow the app's answer: the request was applied, the caller never hears of it."""
 
 
