@@ -57,36 +57,25 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 
 from schemas.abconnect import STANDARD_CHANGED, ABConnectChangeV1, AffectedPropertyV1
 from schemas.envelope import CONTENT_TYPE_HEADER, CloudEvent, make_event
-from worker.handler_frame import HandlerRunner, Ledger
+from worker.handler_frame import CONSUMER_SETTINGS, HandlerRunner, HandlerSettings
+from worker.kafka.producer import PRODUCER_SETTINGS as FRAME_PRODUCER_SETTINGS
 from worker.kafka.producer import Transaction, TransactionalProducer
+from worker.ledger import Ledger, LedgerView
 from worker.logs import configure_logging
 from worker.metrics import Outcome
 from worker.poller_frame import Outbound, PollerRunner, PollResult
 from worker.shutdown import StopToken
 from worker.state_store import StateStore
-from worker.topics import CURSORS, LEDGER
+from worker.topics import CURSORS
 
 TENANT = "bench-district"
 SOURCE = "abconnect:partner/bench"
 EPOCH = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
 # A commit slower than this is the signature of aiokafka's 100 ms retry backoff.
 SLOW_BATCH_S = 0.09
-# The settings HandlerRunner._consumer gives its consumer; the raw consumers copy them.
-GROUP_SETTINGS: dict[str, Any] = {
-    "isolation_level": "read_committed",
-    "enable_auto_commit": False,
-    "auto_offset_reset": "earliest",
-    "max_poll_interval_ms": 600_000,
-}
-# The settings TransactionalProducer gives its AIOKafkaProducer; the raw producers copy them.
-PRODUCER_SETTINGS: dict[str, Any] = {
-    "enable_idempotence": True,
-    "acks": "all",
-    "linger_ms": 5,
-    "max_batch_size": 512 * 1024,
-    "max_request_size": 4 * 1024 * 1024,
-    "transaction_timeout_ms": 30000,
-}
+# The frame's own consumer and producer settings: the raw baselines use exactly these.
+GROUP_SETTINGS: dict[str, Any] = dict(CONSUMER_SETTINGS)
+PRODUCER_SETTINGS: dict[str, Any] = {**FRAME_PRODUCER_SETTINGS, "transaction_timeout_ms": 30000}
 
 
 # -- the events ------------------------------------------------------------------------------
@@ -373,14 +362,13 @@ class TimedProducer(TransactionalProducer):
 async def consume_frame(bootstrap: str, topic: str, n: int, page: int) -> Measurement:
     """Read ``n`` records through ``HandlerRunner`` with a no-op handler, ``page`` records per batch."""
     name = f"bench{uuid.uuid4().hex[:8]}"
-    ledger = StateStore(bootstrap, LEDGER, prefix=f"{name}/")
-    await ledger.restore()
+    view = LedgerView(bootstrap)  # empty here: the bench's handler writes no ledger entries
     stop, sampler, clock = StopToken(), RssSampler(), Clock()
     handler = NoopHandler(name, topic, n, stop, clock)
     rss_before = _freeze_heap()
     async with TimedProducer(bootstrap, f"bench.frames.{name}", clock) as producer:
-        runner = HandlerRunner(handler, bootstrap=bootstrap, producer=producer, ledger_store=ledger,
-                               max_records=page, group_id=f"bench.frames.{name}")
+        runner = HandlerRunner(handler, bootstrap=bootstrap, producer=producer, view=view,
+                               settings=HandlerSettings(batch_size=page), group_id=f"bench.frames.{name}")
         with sampler.sampling():
             await runner.run(stop)
     if handler.seen != n:

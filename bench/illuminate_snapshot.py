@@ -44,17 +44,19 @@ import anyio
 import httpx
 import psutil
 from prometheus_client import REGISTRY
+from pydantic import SecretStr
 
 from deploy.local_kafka import LocalKafka, free_port
 from simulators.illuminate import DEFAULT_CREDENTIALS
 from worker.components import poller_transactional_id
-from worker.config import IlluminateConfig
+from worker.flows.illuminate_changes import ILLUMINATE_CHANGES, IlluminateChangesSettings
 from worker.kafka.producer import TransactionalProducer
 from worker.logs import configure_logging
 from worker.poller_frame import Poller, PollerRunner, PollResult
-from worker.pollers.illuminate_wiring import illuminate_client, illuminate_pollers
+from worker.pollers.illuminate_wiring import illuminate_pollers, illuminate_source
 from worker.pollers.snapshot_store import SnapshotStore
 from worker.state_store import StateStore
+from worker.systems.illuminate import ILLUMINATE, IlluminateConfig
 from worker.topics import CURSORS, all_topics, ensure_topics
 
 REPORT_DIR = Path(__file__).resolve().parent / "reports"
@@ -164,10 +166,11 @@ async def run_phase(args: argparse.Namespace) -> PhaseResult:
     rss_start = psutil.Process().memory_info().rss / 2**20
     sampler = RssSampler()
     c = DEFAULT_CREDENTIALS
-    cfg = IlluminateConfig(base_url=f"{args.base_url}/live/rest_server.php", consumer_key=c.consumer_key,
-                           consumer_secret=c.consumer_secret, token=c.token, token_secret=c.token_secret,
-                           snapshot_entities=list(ENTITIES), score_endpoints=[])
-    client = illuminate_client(cfg)
+    system = IlluminateConfig(base_url=f"{args.base_url}/live/rest_server.php", consumer_key=c.consumer_key,
+                              consumer_secret=SecretStr(c.consumer_secret), token=c.token,
+                              token_secret=SecretStr(c.token_secret))
+    cfg = IlluminateChangesSettings(snapshot_entities=list(ENTITIES), score_endpoints=[])
+    client = ILLUMINATE.client(system)
     http_seconds = [0.0]
     plain_request = client.request_json
 
@@ -180,7 +183,8 @@ async def run_phase(args: argparse.Namespace) -> PhaseResult:
 
     client.request_json = timed_request  # type: ignore[method-assign]
     store = SnapshotStore(args.bootstrap, args.tenant)
-    pollers = {p.name: TimedPoller(p) for p in illuminate_pollers(args.tenant, cfg, client, store)}
+    source = illuminate_source(system.base_url)
+    pollers = {p.name: TimedPoller(p) for p in illuminate_pollers(args.tenant, cfg, client, store, source=source)}
     with sampler.running():
         cursors = StateStore(args.bootstrap, CURSORS, prefix=f"{args.tenant}/")
         await cursors.restore()
@@ -246,7 +250,7 @@ def _phase(bootstrap: str, base_url: str, tenant: str, phase: str, walks: int, w
 
 def run_bench(bootstrap: str, students: int, changes: int, workdir: Path) -> dict[str, Any]:
     """Seed, run the three phases, return everything measured."""
-    anyio.run(ensure_topics, bootstrap, all_topics())
+    anyio.run(ensure_topics, bootstrap, all_topics(ILLUMINATE_CHANGES.topics))
     port = free_port()
     sim = _start_simulator(port)
     base_url = f"http://127.0.0.1:{port}"

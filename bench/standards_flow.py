@@ -44,12 +44,10 @@ from pydantic import SecretStr
 from bench.standards_flow_probes import (
     Counters,
     EventTiming,
-    TimedHandler,
-    TimedPoller,
     Timeline,
     group_is_stable,
     read_counters,
-    timed_handler_component,
+    timed_components,
 )
 from deploy.local_kafka import LocalKafka, free_port
 from handlers.standards_to_canvas import HANDLER_NAME
@@ -60,14 +58,15 @@ from simulators.canvas import CanvasSimulator, ThrottleConfig
 from simulators.canvas import create_app as canvas_app
 from simulators.standards_convergence import ConvergenceReport, compare
 from worker.asgi_server import ThreadedServer
-from worker.components import Component, poller_component
-from worker.config import ABConnectConfig, CanvasConfig, KafkaConfig, OpsConfig, TenantConfig, WorkerConfig
+from worker.config import KafkaConfig, OpsConfig, TenantConfig, WorkerConfig
+from worker.flows.standards import StandardsSettings
 from worker.handler_frame import group_id_for
 from worker.logs import configure_logging
 from worker.runtime import run_worker
 from worker.shutdown import StopToken
+from worker.systems.abconnect import ABConnectConfig
+from worker.systems.canvas import CanvasConfig
 from worker.topics import ABCONNECT_EVENTS
-from worker.wiring import build_handlers_and_pollers
 
 PARTNER, PARTNER_KEY, CANVAS_TOKEN = "bench-district", "bench-partner-key-0123456789", "bench-canvas-token-0123456789"
 REPORT_DIR = Path(__file__).resolve().parent / "reports"
@@ -172,25 +171,16 @@ def worker_config(bootstrap: str, tenant: str, ab_url: str, canvas_url: str, pol
     return WorkerConfig(
         kafka=KafkaConfig(bootstrap_servers=bootstrap, consumer_group_prefix=tenant, replica_id=tenant),
         ops=OpsConfig(port=free_port()),
-        tenants=[TenantConfig(
-            id=tenant,
-            abconnect=ABConnectConfig(base_url=f"{ab_url}/rest/v4.1", partner_id=PARTNER,
-                                      partner_key=SecretStr(PARTNER_KEY), poll_interval_seconds=poll_interval),
-            canvas=CanvasConfig(base_url=canvas_url, token=SecretStr(CANVAS_TOKEN)),
+        tenants=[TenantConfig.of(
+            tenant,
+            systems={
+                "abconnect": ABConnectConfig(base_url=f"{ab_url}/rest/v4.1", partner_id=PARTNER,
+                                             partner_key=SecretStr(PARTNER_KEY)),
+                "canvas": CanvasConfig(base_url=canvas_url, token=SecretStr(CANVAS_TOKEN)),
+            },
+            flows={"standards": StandardsSettings(poll_interval_seconds=poll_interval)},
         )],
     )
-
-
-def timed_components(config: WorkerConfig, timeline: Timeline) -> list[Component]:
-    """The components ``build_components`` would make, with the timing probes around them."""
-    handlers, pollers = build_handlers_and_pollers(config)
-    bootstrap = config.kafka.bootstrap_servers
-    components = [
-        poller_component(TimedPoller(spec.poller, timeline), bootstrap, spec.interval, spec.idle_backoff)
-        for spec in pollers
-    ]
-    components += [timed_handler_component(TimedHandler(h, timeline), timeline, config.kafka) for h in handlers]
-    return components
 
 
 # -- the bench's context during a run -----------------------------------------------------------
@@ -385,20 +375,20 @@ async def _run_bench(opts: Options) -> RunResult:
         bench = Bench(opts, ab, canvas, Timeline(tenant))
         with ThreadedServer(ab_app(ab)) as ab_server, ThreadedServer(canvas_app(canvas)) as canvas_server:
             config = worker_config(bootstrap, tenant, ab_server.url, canvas_server.url, opts.poll_interval)
-            components = timed_components(config, bench.timeline)
-            phases = await _run_phases(bench, config, components)
+            phases = await _run_phases(bench, config)
         seeded = {"documents": opts.documents, "sections_per_document": SECTIONS_PER_DOCUMENT,
                   "standards": opts.documents * opts.standards}
     return RunResult(opts, tenant, bootstrap, own_broker, started, time.time(), phases, bench.samples, seeded,
                      load_before, os.getloadavg(), time.process_time() - cpu_start)
 
 
-async def _run_phases(bench: Bench, config: WorkerConfig, components: list[Component]) -> list[PhaseRun]:
+async def _run_phases(bench: Bench, config: WorkerConfig) -> list[PhaseRun]:
     worker_stop, sampler_stop = StopToken(), StopToken()
     phases: list[PhaseRun] = []
 
     async def worker() -> None:
-        await run_worker(config, components, stop=worker_stop, handle_signals=False)
+        await run_worker(config, stop=worker_stop, handle_signals=False,
+                         components_for=timed_components(bench.timeline))
 
     group = group_id_for(HANDLER_NAME, config.kafka.consumer_group_prefix)
     await skip_history(config.kafka.bootstrap_servers, group, ABCONNECT_EVENTS)

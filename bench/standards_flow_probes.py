@@ -28,16 +28,16 @@ from handlers.standards_to_canvas import HANDLER_NAME
 from schemas.envelope import CloudEvent
 from simulators.abconnect import ABConnectSimulator
 from simulators.canvas import CanvasSimulator
-from worker.components import Component, handler_transactional_id
-from worker.config import KafkaConfig
-from worker.handler_frame import Handler, HandlerRunner, Ledger, group_id_for
-from worker.health import Health, State
+from worker.components import Component, handler_transactional_id, poller_component
+from worker.config import WorkerConfig
+from worker.handler_frame import AnyHandler, BatchHandler, HandlerRunner, Result, group_id_for
+from worker.health import Health
 from worker.kafka.producer import TransactionalProducer
+from worker.ledger import Ledger, LedgerView
 from worker.metrics import END_TO_END_LATENCY, UPSTREAM_THROTTLE_WAIT, Outcome
-from worker.poller_frame import Poller, PollResult
+from worker.poller_frame import Poller, PollerSpec, PollResult
 from worker.shutdown import StopToken
-from worker.state_store import StateStore
-from worker.topics import LEDGER
+from worker.wiring import Wiring
 
 # -- per-event stamps -----------------------------------------------------------------------
 
@@ -97,11 +97,16 @@ class Timeline:
             entry.outcome, entry.handled_at = outcome, at
             self._pending[entry.seq] = entry
 
-    def committed(self, at: float) -> None:
-        """The batch holding every pending event committed."""
-        for entry in self._pending.values():
-            entry.committed_at = at
-        self._pending.clear()
+    def pending(self) -> list[int]:
+        """Seqs handled and not yet stamped committed."""
+        return list(self._pending)
+
+    def committed(self, seqs: Sequence[int], at: float) -> None:
+        """The transaction holding ``seqs`` committed."""
+        for seq in seqs:
+            entry = self._pending.pop(seq, None)
+            if entry is not None:
+                entry.committed_at = at
 
     def select(self, seqs: Sequence[int]) -> list[EventTiming]:
         """The stamps of ``seqs`` (created empty if never seen)."""
@@ -133,9 +138,9 @@ class TimedPoller:
 
 
 class TimedHandler:
-    """Delegates to the real handler and stamps ``handled_at`` and the outcome."""
+    """Delegates to the real (batch) handler and stamps ``handled_at`` and each outcome."""
 
-    def __init__(self, inner: Handler, timeline: Timeline) -> None:
+    def __init__(self, inner: BatchHandler, timeline: Timeline) -> None:
         self.inner = inner
         self.name = inner.name
         self.timeline = timeline
@@ -144,47 +149,72 @@ class TimedHandler:
     def topics(self) -> Sequence[str]:
         return self.inner.topics
 
-    async def handle(self, event: CloudEvent, ledger: Ledger) -> Outcome:
+    def partitions_changed(self) -> None:
+        changed = getattr(self.inner, "partitions_changed", None)
+        if changed is not None:
+            changed()
+
+    async def handle_batch(self, events: Sequence[CloudEvent], ledger: Ledger) -> Sequence[Result]:
         try:
-            outcome = await self.inner.handle(event, ledger)
-        except Exception as exc:  # the runner retries or dead-letters it; a later success overwrites
-            self.timeline.handled(event, f"error:{type(exc).__name__}", time.time())
+            results = await self.inner.handle_batch(events, ledger)
+        except Exception as exc:  # the runner retries or dead-letters; a later success overwrites
+            for event in events:
+                self.timeline.handled(event, f"error:{type(exc).__name__}", time.time())
             raise
-        self.timeline.handled(event, outcome.value, time.time())
-        return outcome
+        now = time.time()
+        for event, result in zip(events, results, strict=False):
+            label = result.value if isinstance(result, Outcome) else f"error:{type(result).__name__}"
+            self.timeline.handled(event, label, now)
+        return results
 
 
 class TimedRunner(HandlerRunner):
-    """``HandlerRunner`` that stamps ``committed_at`` after each commit transaction."""
+    """``HandlerRunner`` that stamps ``committed_at`` on what each commit transaction covered."""
 
-    def __init__(self, handler: Handler, timeline: Timeline, **kwargs: Any) -> None:
+    def __init__(self, handler: AnyHandler, timeline: Timeline, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self.timeline = timeline
 
-    async def _commit(self, progress: Any) -> None:
-        await super()._commit(progress)
-        if progress.offsets:
-            self.timeline.committed(time.time())
+    async def _commit(self) -> None:
+        covered = self.timeline.pending()  # handled before the commit began: their offsets are in it
+        await super()._commit()
+        self.timeline.committed(covered, time.time())
 
 
-def timed_handler_component(handler: Handler, timeline: Timeline, kafka: KafkaConfig) -> Component:
+def timed_handler_component(handler: AnyHandler, timeline: Timeline, config: WorkerConfig,
+                            view: LedgerView) -> Component:
     """``worker.components.handler_component`` with ``TimedRunner`` in place of ``HandlerRunner``."""
+    kafka = config.kafka
     name = f"handler:{handler.name}"
 
     async def run(stop: StopToken, health: Health) -> None:
         txn_id = handler_transactional_id(handler.name, kafka.replica_id)
         async with TransactionalProducer(kafka.bootstrap_servers, txn_id) as producer:
-            ledger = StateStore(kafka.bootstrap_servers, LEDGER, prefix=f"{handler.name}/")
-            await ledger.restore()
-            health.set(name, State.READY)
             runner = TimedRunner(
-                handler, timeline, bootstrap=kafka.bootstrap_servers, producer=producer, ledger_store=ledger,
-                broker_patience=kafka.broker_patience_seconds,
-                group_id=group_id_for(handler.name, kafka.consumer_group_prefix),
+                handler, timeline, bootstrap=kafka.bootstrap_servers, producer=producer, view=view,
+                settings=config.handler_settings(handler.name), broker_patience=kafka.broker_patience_seconds,
+                group_id=group_id_for(handler.name, kafka.consumer_group_prefix), health=health,
             )
             await runner.run(stop)
 
     return Component(name, run)
+
+
+def timed_components(timeline: Timeline) -> Any:
+    """A ``components_for`` hook for ``run_worker``: the real components with the probes around them."""
+
+    def build(config: WorkerConfig, wiring: Wiring, view: LedgerView) -> list[Component]:
+        components = [
+            poller_component(PollerSpec(TimedPoller(s.poller, timeline), s.interval, s.idle_backoff, s.deadline),
+                             config)
+            for s in wiring.pollers
+        ]
+        for handler in wiring.handlers:
+            assert isinstance(handler, BatchHandler), "the standards handler is a batch handler"
+            components.append(timed_handler_component(TimedHandler(handler, timeline), timeline, config, view))
+        return components
+
+    return build
 
 
 async def group_is_stable(bootstrap: str, group: str) -> bool:

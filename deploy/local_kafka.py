@@ -19,6 +19,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from worker.errors import EdusyncError
+
 # Kafka 3.9 is the last line with every protocol version aiokafka uses; 4.x drops some.
 KAFKA_VERSION = "3.9.1"
 SCALA_VERSION = "2.13"
@@ -62,7 +64,12 @@ log4j.logger.state.change.logger=WARN
 """
 
 
-class KafkaLaunchError(RuntimeError):
+def new_cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (as ``random-uuid`` makes)."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+class KafkaLaunchError(EdusyncError, RuntimeError):
     """The local broker could not be resolved, formatted or started."""
 
 
@@ -75,6 +82,7 @@ class LocalKafka:
     controller_port: int | None = None
     host: str = "127.0.0.1"
     heap: str = "768m"
+    cluster_id: str | None = None  # a fresh random one when None
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).resolve()
@@ -163,10 +171,11 @@ class LocalKafka:
     def _format(self, cp: str, cfg: Path) -> None:
         if (self.data_dir / "logs" / "meta.properties").exists():
             return
-        cluster_id = uuid.uuid4().bytes
-        cid = base64.urlsafe_b64encode(cluster_id).decode().rstrip("=")
+        cid = self.cluster_id or new_cluster_id()
+        # "--cluster-id=<id>" in one argument: a URL-safe base64 id may begin with "-", which the
+        # tool's parser would otherwise read as an option (it failed one start in 64).
         proc = subprocess.run(
-            self._java(cp, "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(cfg)),
+            self._java(cp, "kafka.tools.StorageTool", "format", f"--cluster-id={cid}", "-c", str(cfg)),
             capture_output=True, text=True, check=False,
         )
         if proc.returncode != 0:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from worker.clients.canvas import CanvasClient
 from worker.clients.canvas_models import OutcomeGroup, OutcomeLink
 from worker.clients.errors import NotFoundError
-from worker.handler_frame import TransientFailure
+from worker.errors import TransientFailure
 
 
 def same_guid(a: str | None, b: str | None) -> bool:
@@ -41,6 +41,9 @@ class OutcomeTree:
         self._root: int | None = None
         # parent group id -> {lower-case vendor_guid: group}, from the last listing of that parent
         self._children: dict[int, dict[str, GroupRef]] = {}
+        # Documents whose Canvas outcomes were listed in full since start-up (or the last
+        # rebalance): any outcome of theirs is now in the ledger, so a ledger miss means "create".
+        self.verified: set[str] = set()
         self.writes = 0
 
     async def root_id(self) -> int:
@@ -50,9 +53,10 @@ class OutcomeTree:
         return self._root
 
     def forget(self) -> None:
-        """Drop every cached id (after Canvas said one no longer exists)."""
+        """Drop every cached id (after Canvas said one no longer exists) and every verification."""
         self._children.clear()
         self._root = None
+        self.verified.clear()
 
     async def _load(self, parent_id: int) -> dict[str, GroupRef]:
         try:
@@ -65,10 +69,11 @@ class OutcomeTree:
         return children
 
     async def subgroups(self, parent_id: int, *, fresh: bool = False) -> dict[str, GroupRef]:
-        """Managed subgroups of ``parent_id`` by lower-case vendor_guid."""
+        """Managed subgroups of ``parent_id`` by lower-case vendor_guid (a copy: safe to delete while
+        iterating)."""
         if fresh or parent_id not in self._children:
-            return await self._load(parent_id)
-        return self._children[parent_id]
+            return dict(await self._load(parent_id))
+        return dict(self._children[parent_id])
 
     async def find_group(self, parent_id: int, vendor_guid: str) -> GroupRef | None:
         """The subgroup of ``parent_id`` standing for ``vendor_guid``; a cache miss asks Canvas."""

@@ -1,39 +1,52 @@
-"""AB Connect standards events -> Canvas account outcome groups and outcomes.
+"""AB Connect standards events -> Canvas account outcome groups and outcomes, a batch at a time.
 
-Every event is handled by comparing Canvas with what AB Connect delivers *now*, not by
-replaying the event's content, so a replayed or reordered event converges to the same state
-and writes nothing when Canvas already matches (see ``handlers/canvas_outcome_tree.py`` for
-the tree: one group per document, one subgroup per section, one outcome per standard, each
-carrying the AB guid as ``vendor_guid``).
+Canvas is brought in line with what AB Connect delivers *now*, not with the event's content, so a
+replayed or reordered event converges to the same state and writes nothing when Canvas already
+matches (``handlers/canvas_outcome_tree.py`` has the tree: one group per document, one subgroup
+per section, one outcome per standard, each carrying the AB guid as ``vendor_guid``).
+
+Per batch (one partition's events, in order):
+- consecutive standard events of a tenant are read from AB Connect together, up to 100 guids a
+  request (``filter[standards]=guid in (...)``), each guid once;
+- Canvas is written only where the ledger's fingerprint of the outcome differs from AB Connect,
+  so an unchanged standard costs no Canvas request at all. A ledger miss is a create, after the
+  document's outcomes have been listed once since start-up (an outcome created just before a
+  crash is found there, not created twice);
+- document and section events, and the periodic reconcile requests, compare the whole document
+  with Canvas, reading Canvas too: that is what repairs changes made in Canvas by hand.
 
 Policies:
 - Delivery removed (document or section): purged from Canvas at once, licence first: if AB
-  Connect cannot be asked whether the removal still holds, the purge goes ahead anyway.
+  Connect cannot be asked whether the removal still holds, the purge goes ahead anyway. A group
+  left with no outcomes (its last standard deleted, its last section removed) goes too.
 - Deleted standard: its outcome is unlinked, and Canvas deletes it with its last link. Canvas
   refuses that for an outcome already used to assess students; such an outcome keeps its link
   and is retitled ``[Deleted in AB Connect] ...`` so teachers see it is retired.
-- A standard the partner may no longer read (AB answers 403) is skipped, as the AB
-  documentation instructs, and counted as ``skipped``.
+- A standard the partner may no longer read (AB answers 403) is skipped and counted as ``skipped``.
 - An unknown ``target``/``change_type`` is dead-lettered with the reason, never guessed at.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from pydantic import ValidationError
 
 from handlers.canvas_outcome_tree import GroupRef, OutcomeTree, OutcomeWriter, same_guid
-from schemas.abconnect import ABConnectChangeV1
+from handlers.standards_text import standard_outcome_text
+from schemas.abconnect import RECONCILE_REQUESTED, ABConnectChangeV1, ReconcileRequestedV1
 from schemas.envelope import CloudEvent
 from worker.clients.abconnect import ABConnectClient
 from worker.clients.abconnect_models import Standard
+from worker.clients.canvas_models import Outcome as CanvasOutcome
 from worker.clients.canvas_models import OutcomeGroupRef, OutcomeLink
 from worker.clients.errors import ForbiddenError, NotFoundError, PermanentUpstreamError, UpstreamError
-from worker.handler_frame import Ledger, PermanentFailure
+from worker.errors import PermanentFailure, Verdict, classify
+from worker.ledger import Ledger
 from worker.metrics import Outcome
 from worker.topics import ABCONNECT_EVENTS
 
@@ -45,6 +58,8 @@ KNOWN_EVENTS = frozenset({
     ("document", "added"), ("document", "removed"), ("section", "added"), ("section", "removed"),
     ("standard", "added"), ("standard", "modified"), ("standard", "deleted"),
 })
+
+Result = Outcome | BaseException
 
 
 @dataclass
@@ -61,28 +76,54 @@ class StandardsToCanvas:
     name = HANDLER_NAME
     topics = (ABCONNECT_EVENTS,)
 
-    def __init__(self, tenants: dict[str, StandardsTenant]) -> None:
-        self.tenants = tenants
+    def __init__(self, tenants: Mapping[str, StandardsTenant]) -> None:
+        self.tenants = dict(tenants)
 
-    async def handle(self, event: CloudEvent, ledger: Ledger) -> Outcome:
-        """Bring Canvas in line with AB Connect for whatever the event touched."""
-        change = event.payload(ABConnectChangeV1)
+    def partitions_changed(self) -> None:
+        """Another replica may have written outcomes meanwhile: list documents again before creating."""
+        for tenant in self.tenants.values():
+            tenant.tree.verified.clear()
+
+    async def handle_batch(self, events: Sequence[CloudEvent], ledger: Ledger) -> list[Result]:
+        """Apply one partition's events in order; see the module docstring."""
+        results: list[Result | None] = [None] * len(events)
+        i = 0
+        while i < len(events):
+            run = _standard_run(events, i)
+            try:
+                if run > i:
+                    await self._standards(events, range(i, run), ledger, results)
+                    i = run
+                else:
+                    results[i] = await self._one(events[i], ledger)
+                    i += 1
+            except Exception as exc:  # classified here: a retriable failure stops the batch there
+                if classify(exc) in (Verdict.RETRY, Verdict.PAUSE):
+                    first = next(j for j in range(i, len(events)) if results[j] is None)
+                    return [r for r in results[:first] if r is not None] + [exc] * (len(events) - first)
+                if run > i:
+                    raise  # a permanent failure of the run: the frame isolates the event that causes it
+                results[i] = exc
+                i += 1
+        return [r for r in results if r is not None]
+
+    def _tenant(self, event: CloudEvent) -> StandardsTenant:
         tenant = self.tenants.get(event.tenant)
         if tenant is None:
             raise PermanentFailure(f"no Canvas configured for tenant {event.tenant!r}")
-        kind = (change.target, change.change_type)
-        if kind not in KNOWN_EVENTS:
-            raise PermanentFailure(
-                f"unknown AB Connect event target={change.target!r} change_type={change.change_type!r} "
-                f"(seq {change.seq})"
-            )
+        return tenant
+
+    async def _one(self, event: CloudEvent, ledger: Ledger) -> Outcome:
+        """A document, section or reconcile event, or an event the flow does not know."""
+        tenant = self._tenant(event)
         sync = _Sync(event.tenant, tenant, ledger)
         before = tenant.tree.writes
-        if change.target == "standard":
-            if await sync.standard(_required(change.standard_guid, "standard_guid", change)) is Outcome.SKIPPED:
-                return Outcome.SKIPPED
+        if event.type == RECONCILE_REQUESTED:
+            await sync.document(event.payload(ReconcileRequestedV1).document_guid)
         else:
+            change = _change(event)
             doc = _required(change.document_guid, "document_guid", change)
+            kind = (change.target, change.change_type)
             if kind == ("document", "removed"):
                 await sync.document_removed(doc)
             elif kind == ("section", "removed"):
@@ -91,6 +132,52 @@ class StandardsToCanvas:
                 await sync.document(doc)  # document or section added: reconcile the whole document
         return Outcome.APPLIED if tenant.tree.writes > before else Outcome.NOOP
 
+    async def _standards(self, events: Sequence[CloudEvent], indexes: range, ledger: Ledger,
+                         results: list[Result | None]) -> None:
+        """A run of standard events of one tenant: one bulk read from AB, one pass over Canvas."""
+        tenant = self._tenant(events[indexes[0]])
+        sync = _Sync(events[indexes[0]].tenant, tenant, ledger)
+        changes = [_change(events[i]) for i in indexes]
+        guids = [_required(c.standard_guid, "standard_guid", c) for c in changes]
+        found = await tenant.ab.standards_by_guid(guids)
+        done: set[str] = set()
+        for i, guid in zip(indexes, guids, strict=True):
+            key = guid.lower()
+            if key in done:
+                results[i] = Outcome.NOOP  # the same standard earlier in this batch: already reconciled
+                continue
+            before = tenant.tree.writes
+            outcome = await sync.standard(guid, found.get(key))
+            done.add(key)
+            results[i] = outcome or (Outcome.APPLIED if tenant.tree.writes > before else Outcome.NOOP)
+
+
+def _change(event: CloudEvent) -> ABConnectChangeV1:
+    change = event.payload(ABConnectChangeV1)
+    if (change.target, change.change_type) not in KNOWN_EVENTS:
+        raise PermanentFailure(
+            f"unknown AB Connect event target={change.target!r} change_type={change.change_type!r} (seq {change.seq})"
+        )
+    return change
+
+
+def _standard_run(events: Sequence[CloudEvent], start: int) -> int:
+    """The end of the run of known standard events of one tenant starting at ``start`` (``start``
+    itself when ``events[start]`` is not one)."""
+    end = start
+    while end < len(events) and events[end].tenant == events[start].tenant:
+        event = events[end]
+        if event.type == RECONCILE_REQUESTED:
+            break
+        try:
+            change = _change(event)
+        except (PermanentFailure, ValidationError):
+            break
+        if change.target != "standard":
+            break
+        end += 1
+    return end
+
 
 def _required(value: str | None, field: str, change: ABConnectChangeV1) -> str:
     if not value:
@@ -98,12 +185,13 @@ def _required(value: str | None, field: str, change: ABConnectChangeV1) -> str:
     return value
 
 
-def _fingerprint(title: str, description: str) -> str:
+def fingerprint(title: str, description: str) -> str:
+    """What the ledger keeps of an outcome's text: equal fingerprints mean nothing to write."""
     return hashlib.sha256(f"{title}\x1f{description}".encode()).hexdigest()[:16]
 
 
 class _Sync:
-    """The reconciliation steps for one event of one tenant."""
+    """The reconciliation steps for the events of one tenant."""
 
     def __init__(self, tenant_id: str, tenant: StandardsTenant, ledger: Ledger) -> None:
         self.tenant_id = tenant_id
@@ -115,7 +203,7 @@ class _Sync:
     # -- documents and sections ---------------------------------------------------------------
 
     async def document(self, doc_guid: str) -> None:
-        """Make the document's groups and outcomes equal AB's deliverable standards."""
+        """Make the document's groups and outcomes equal AB's deliverable standards, reading Canvas."""
         try:
             doc = await self.ab.document(doc_guid)
         except (NotFoundError, ForbiddenError):
@@ -145,6 +233,8 @@ class _Sync:
             await self._purge_document(doc_guid)
             return
         except UpstreamError as exc:
+            if classify(exc) is Verdict.PAUSE:
+                raise
             log.warning("AB Connect unreachable; purging the removed document anyway (licence first)",
                         tenant=self.tenant_id, document=doc_guid, error=str(exc))
             await self._purge_document(doc_guid)
@@ -152,13 +242,16 @@ class _Sync:
         await self.document(doc_guid)
 
     async def section_removed(self, doc_guid: str, section_guid: str) -> None:
-        """Purge the section's group unless AB says it is delivered again."""
+        """Purge the section's group unless AB says it is delivered again; a document left with no
+        deliverable standard goes too (a replay must find nothing left to delete)."""
         try:
             page = await self.ab.standards_page(section_guid=section_guid, limit=1)
             delivered = bool(page.standards)
         except (NotFoundError, ForbiddenError):
             delivered = False
         except UpstreamError as exc:
+            if classify(exc) is Verdict.PAUSE:
+                raise
             log.warning("AB Connect unreachable; purging the removed section anyway (licence first)",
                         tenant=self.tenant_id, section=section_guid, error=str(exc))
             delivered = False
@@ -172,7 +265,11 @@ class _Sync:
         section = await self.tree.find_group(group.id, section_guid)
         if section is not None:
             await self.tree.delete_group(group.id, section)
-            self._forget(lambda entry: entry.get("section") == section_guid.lower())
+        self._forget(lambda entry: entry.get("section") == section_guid.lower())
+        try:
+            await self.ab.document(doc_guid)
+        except (NotFoundError, ForbiddenError):
+            await self._purge_document(doc_guid)
 
     async def _purge_document(self, doc_guid: str) -> None:
         root = await self.tree.root_id()
@@ -184,42 +281,47 @@ class _Sync:
 
     # -- standards ----------------------------------------------------------------------------
 
-    async def standard(self, guid: str) -> Outcome | None:
-        """Create, update or retire one standard's outcome; SKIPPED when AB forbids reading it."""
-        try:
-            std = await self.ab.standard(guid)
-        except ForbiddenError:
-            log.info("standard no longer deliverable; skipped", tenant=self.tenant_id, standard=guid)
-            return Outcome.SKIPPED
-        except NotFoundError as exc:
-            raise PermanentFailure(f"AB Connect does not know standard {guid}") from exc
+    async def standard(self, guid: str, std: Standard | None) -> Outcome | None:
+        """Create, update or retire one standard's outcome from the bulk read ``std`` (None: not in
+        the answer); SKIPPED when AB forbids reading it."""
+        if std is None:
+            try:
+                std = await self.ab.standard(guid)
+            except ForbiddenError:
+                log.info("standard no longer deliverable; skipped", tenant=self.tenant_id, standard=guid)
+                return Outcome.SKIPPED
+            except NotFoundError as exc:
+                raise PermanentFailure(f"AB Connect does not know standard {guid}") from exc
         if not std.document_guid:
             raise PermanentFailure(f"AB Connect standard {guid} has no document")
-        root = await self.tree.root_id()
+        entry = self._entry(guid)
         if std.deleted:
-            group = await self.tree.find_group(root, std.document_guid)
-            if group is not None:
-                link = await self._find_outcome(guid, group)
-                if link is not None:
-                    await self._retire(guid.lower(), link)
+            link = await self._known_link(guid, entry, std.document_guid)
+            if link is not None:
+                await self._retire(guid.lower(), link)
             return None
+        title, description = standard_outcome_text(std)
+        if entry and entry.get("hash") == fingerprint(title, description) and entry.get("document") == \
+                std.document_guid.lower() and entry.get("section") == (std.section_guid or "").lower():
+            return None  # Canvas holds what we last wrote, and AB has not changed since
+        root = await self.tree.root_id()
         group = await self.tree.ensure_group(root, std.document_guid, std.document_descr or std.document_guid)
         target = await self._group_for(group, std)
-        await self._upsert(std, std.document_guid, target, await self._find_outcome(guid, group))
+        await self._upsert(std, std.document_guid, target, await self._known_link(guid, entry, std.document_guid))
         return None
 
-    async def _find_outcome(self, guid: str, doc_group: GroupRef) -> OutcomeLink | None:
-        """The standard's outcome: one GET through the ledger when it knows the outcome, else the
-        full listing of the document's groups (the look-up before any create)."""
-        entry = self.ledger.get(self._key(guid))
-        if isinstance(entry, dict) and entry.get("outcome_id"):
-            try:
-                outcome = await self.tree.canvas.get_outcome(int(entry["outcome_id"]))
-            except NotFoundError:
-                outcome = None
-            if outcome is not None and same_guid(outcome.vendor_guid, guid):
-                return OutcomeLink(outcome_group=OutcomeGroupRef(id=int(entry["group_id"])), outcome=outcome)
-        return (await self._outcomes_under(doc_group)).get(guid.lower())
+    async def _known_link(self, guid: str, entry: dict[str, Any] | None, doc_guid: str) -> OutcomeLink | None:
+        """The standard's outcome in Canvas: from the ledger without a request when it knows one;
+        else the document's listing, done once per document since start-up."""
+        if entry and entry.get("outcome_id") and entry.get("group_id"):
+            return _link_from(entry, guid)
+        if doc_guid.lower() in self.tree.verified:
+            return None
+        root = await self.tree.root_id()
+        group = await self.tree.find_group(root, doc_guid)
+        if group is None:
+            return None
+        return (await self._outcomes_under(group)).get(guid.lower())
 
     async def _group_for(self, doc_group: GroupRef, std: Standard) -> GroupRef:
         if not std.section_guid:
@@ -227,58 +329,114 @@ class _Sync:
         return await self.tree.ensure_group(doc_group.id, std.section_guid, std.section_descr or std.section_guid)
 
     async def _outcomes_under(self, doc_group: GroupRef) -> dict[str, OutcomeLink]:
-        """Every managed outcome in the document's group and its section groups, by guid.
-
-        This listing is the look-up before every create: an outcome that exists anywhere in
-        the document is found and moved or updated, never created twice.
-        """
+        """Every managed outcome in the document's group and its section groups, by guid. The
+        ledger learns any it did not know (with the text Canvas holds), so from now on the
+        document counts as verified: a ledger miss is an outcome that does not exist."""
         links: dict[str, OutcomeLink] = {}
-        groups = [doc_group.id, *(g.id for g in (await self.tree.subgroups(doc_group.id, fresh=True)).values())]
-        for group_id in groups:
+        doc = doc_group.vendor_guid.lower()
+        subgroups = await self.tree.subgroups(doc_group.id, fresh=True)
+        for section, group_id in [("", doc_group.id), *((g, ref.id) for g, ref in subgroups.items())]:
             for link in await self.tree.links(group_id):
-                if link.outcome.vendor_guid:
-                    links.setdefault(link.outcome.vendor_guid.lower(), link)
+                guid = (link.outcome.vendor_guid or "").lower()
+                if guid and guid not in links:
+                    links[guid] = link
+                    self._learn(guid, link, doc, section)
+        self.tree.verified.add(doc)
         return links
 
+    def _learn(self, guid: str, link: OutcomeLink, document: str, section: str) -> None:
+        entry = self._entry(guid)
+        if entry and entry.get("outcome_id") == link.outcome_id and entry.get("group_id") == link.group_id:
+            return
+        text = fingerprint(link.outcome.title, link.outcome.description or "")
+        self.ledger.put(self._key(guid), {"outcome_id": link.outcome_id, "group_id": link.group_id,
+                                          "document": document, "section": section, "hash": text})
+
     async def _upsert(self, std: Standard, doc_guid: str, group: GroupRef, link: OutcomeLink | None) -> None:
-        title, description = std.outcome_fields()
+        title, description = standard_outcome_text(std)
         if link is None:
             link = await self.outcomes.create(group.id, std.guid, title, description)
         else:
             outcome = link.outcome
             if outcome.title != title or (outcome.description or "") != description:
-                await self.outcomes.update(outcome.id, title, description)
+                try:
+                    await self.outcomes.update(outcome.id, title, description)
+                except NotFoundError:
+                    # Deleted in Canvas by hand since the ledger saw it: make it again.
+                    self._drop(std.guid)
+                    link = await self.outcomes.create(group.id, std.guid, title, description)
             if link.group_id != group.id:
-                await self.outcomes.move(outcome.id, link.group_id, group.id)
-        self._record(std, doc_guid, link.outcome_id, group.id, _fingerprint(title, description))
+                await self.outcomes.move(link.outcome_id, link.group_id, group.id)
+        self._record(std, doc_guid, link.outcome_id, group.id, fingerprint(title, description))
 
     async def _retire(self, guid: str, link: OutcomeLink) -> None:
         try:
             await self.outcomes.unlink(link.group_id, link.outcome_id)
         except PermanentUpstreamError as exc:
             # Canvas keeps the last link of an outcome used in assessments (see module docstring).
-            if not link.outcome.title.startswith(RETIRED_PREFIX):
-                await self.outcomes.update(
-                    link.outcome_id, RETIRED_PREFIX + link.outcome.title, link.outcome.description or ""
-                )
+            outcome = await self.tree.canvas.get_outcome(link.outcome_id)
+            if not outcome.title.startswith(RETIRED_PREFIX):
+                await self.outcomes.update(link.outcome_id, RETIRED_PREFIX + outcome.title, outcome.description or "")
             log.warning("outcome kept (Canvas refused to unlink it); retitled as deleted",
                         tenant=self.tenant_id, standard=guid, outcome=link.outcome_id, reason=str(exc))
             return
-        self.ledger.put(self._key(guid), None)
+        entry = self._entry(guid) or {}
+        self._drop(guid)
+        await self._drop_empty_groups(entry.get("document"), entry.get("section"))
+
+    async def _drop_empty_groups(self, document: str | None, section: str | None) -> None:
+        """After the last outcome of a section (or a document) went, its group goes too, as the
+        next full reconcile of the document would do."""
+        if not document:
+            return
+        root = await self.tree.root_id()
+        doc_group = await self.tree.find_group(root, document)
+        if doc_group is None:
+            return
+        if document not in self.tree.verified:
+            await self._outcomes_under(doc_group)  # the ledger must know every outcome before we count
+        left = [e for _, e in self._entries() if e.get("document") == document]
+        if not left:
+            await self.tree.delete_group(root, doc_group)
+            return
+        if section and not any(e.get("section") == section for e in left):
+            group = await self.tree.find_group(doc_group.id, section)
+            if group is not None:
+                await self.tree.delete_group(doc_group.id, group)
 
     # -- ledger -------------------------------------------------------------------------------
 
     def _key(self, guid: str) -> str:
         return f"canvas/{self.tenant_id}/outcome/{guid.lower()}"
 
-    def _record(self, std: Standard, doc_guid: str, outcome_id: int, group_id: int, fingerprint: str) -> None:
+    def _entry(self, guid: str) -> dict[str, Any] | None:
+        entry = self.ledger.get(self._key(guid))
+        return entry if isinstance(entry, dict) else None
+
+    def _entries(self) -> list[tuple[str, dict[str, Any]]]:
+        return [(k, e) for k, e in self.ledger.items(f"canvas/{self.tenant_id}/outcome/") if isinstance(e, dict)]
+
+    def _record(self, std: Standard, doc_guid: str, outcome_id: int, group_id: int, fp: str) -> None:
         entry = {"outcome_id": outcome_id, "group_id": group_id, "document": doc_guid.lower(),
-                 "section": (std.section_guid or "").lower(), "hash": fingerprint}
+                 "section": (std.section_guid or "").lower(), "hash": fp}
         if self.ledger.get(self._key(std.guid)) != entry:
             self.ledger.put(self._key(std.guid), entry)
 
+    def _drop(self, guid: str) -> None:
+        if self._entry(guid) is not None:
+            self.ledger.put(self._key(guid), None)
+
     def _forget(self, match: Callable[[dict[str, Any]], bool]) -> None:
-        prefix = f"canvas/{self.tenant_id}/outcome/"
-        for key, entry in self.ledger.items(prefix):
-            if isinstance(entry, dict) and match(entry):
+        for key, entry in self._entries():
+            if match(entry):
                 self.ledger.put(key, None)
+
+
+def _link_from(entry: dict[str, Any], guid: str) -> OutcomeLink:
+    """The outcome's link as the ledger knows it, without a request. Its text is unknown (empty),
+    so an upsert through it always writes: it is used only once the fingerprint differs."""
+    outcome = CanvasOutcome(id=int(entry["outcome_id"]), title="", vendor_guid=guid)
+    return OutcomeLink(outcome_group=OutcomeGroupRef(id=int(entry["group_id"])), outcome=outcome)
+
+
+__all__ = ["HANDLER_NAME", "StandardsTenant", "StandardsToCanvas", "fingerprint", "same_guid"]

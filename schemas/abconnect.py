@@ -1,4 +1,5 @@
-"""AB Connect change events: one payload model, one versioned type per event target."""
+"""AB Connect change events: one payload model, one versioned type per event target; and the
+standards flow's periodic reconcile requests."""
 
 from __future__ import annotations
 
@@ -6,8 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
-
-from schemas.registry import register
 
 
 class AffectedPropertyV1(BaseModel):
@@ -34,11 +33,25 @@ class ABConnectChangeV1(BaseModel):
     affected_properties: list[AffectedPropertyV1] = []
 
 
-DOCUMENT_CHANGED = register("edusync.abconnect.document.changed.v1", ABConnectChangeV1)
-SECTION_CHANGED = register("edusync.abconnect.section.changed.v1", ABConnectChangeV1)
-STANDARD_CHANGED = register("edusync.abconnect.standard.changed.v1", ABConnectChangeV1)
+class ReconcileRequestedV1(BaseModel):
+    """A periodic request to compare one document's Canvas outcomes with AB Connect in full,
+    reading Canvas too (repairs changes made in Canvas by hand)."""
+
+    partner_id: str
+    document_guid: str
+    requested_at: datetime = Field(description="when the reconcile poller asked; one request per document and period")
+
+
+DOCUMENT_CHANGED = "edusync.abconnect.document.changed.v1"
+SECTION_CHANGED = "edusync.abconnect.section.changed.v1"
+STANDARD_CHANGED = "edusync.abconnect.standard.changed.v1"
 # An event whose target the feed documents nowhere: published all the same (never lost) and
 # dead-lettered by the handler with the reason.
-OTHER_CHANGED = register("edusync.abconnect.other.changed.v1", ABConnectChangeV1)
+OTHER_CHANGED = "edusync.abconnect.other.changed.v1"
+RECONCILE_REQUESTED = "edusync.abconnect.reconcile.requested.v1"
 
 TYPE_BY_TARGET = {"document": DOCUMENT_CHANGED, "section": SECTION_CHANGED, "standard": STANDARD_CHANGED}
+EVENT_TYPES: dict[str, type[BaseModel]] = {
+    DOCUMENT_CHANGED: ABConnectChangeV1, SECTION_CHANGED: ABConnectChangeV1, STANDARD_CHANGED: ABConnectChangeV1,
+    OTHER_CHANGED: ABConnectChangeV1, RECONCILE_REQUESTED: ReconcileRequestedV1,
+}

@@ -7,8 +7,9 @@ percent-escaped). An upsert carries the normalised record (ids as strings, boole
 booleans, numbers as decimals); a delete carries only the key, because Illuminate has no
 deletion signal: a delete means the record was missing from two complete snapshots.
 
-Content hashes here are the first 16 hex digits (64 bits) of ``IlluminateRecord.content_hash()``,
-the same value ``edusync._snapshots`` keeps.
+Content hashes here are the first 16 hex digits (64 bits) of the client record's
+``content_hash()``, the same value ``edusync._snapshots`` keeps. Records are edusync's own
+contract (``schemas/illuminate_records.py``), not the client's parse models.
 """
 
 from __future__ import annotations
@@ -17,19 +18,17 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from schemas.registry import register
-from worker.clients.illuminate_models import (
-    AssessmentGroupScore,
-    AssessmentScore,
-    AssessmentStandardScore,
-    Course,
-    Enrollment,
-    IlluminateRecord,
-    RosterRow,
-    Section,
-    Student,
-    Term,
-    User,
+from schemas.illuminate_records import (
+    AssessmentGroupScoreRecordV1,
+    AssessmentScoreRecordV1,
+    AssessmentStandardScoreRecordV1,
+    CourseRecordV1,
+    EnrollmentRecordV1,
+    RosterRecordV1,
+    SectionRecordV1,
+    StaffRecordV1,
+    StudentRecordV1,
+    TermRecordV1,
 )
 
 HASH_DIGITS = 16
@@ -57,61 +56,61 @@ class UpsertedV1(BaseModel):
 class StudentUpsertedV1(UpsertedV1):
     """A student is new or changed (GET /Api/Students2/)."""
 
-    record: Student
+    record: StudentRecordV1
 
 
 class StaffUpsertedV1(UpsertedV1):
     """A staff user is new or changed (GET /Api/Users/); departures arrive as active=false."""
 
-    record: User
+    record: StaffRecordV1
 
 
 class SectionUpsertedV1(UpsertedV1):
     """A section-teacher row is new or changed (GET /Api/MasterSchedule/)."""
 
-    record: Section
+    record: SectionRecordV1
 
 
 class RosterUpsertedV1(UpsertedV1):
     """A student-in-section row is new or changed (GET /Api/Roster/); a drop sets leave_date."""
 
-    record: RosterRow
+    record: RosterRecordV1
 
 
 class EnrollmentUpsertedV1(UpsertedV1):
     """A student-at-school row is new or changed (GET /Api/Enrollment/)."""
 
-    record: Enrollment
+    record: EnrollmentRecordV1
 
 
 class CourseUpsertedV1(UpsertedV1):
     """A course is new or changed (GET /Api/Courses/)."""
 
-    record: Course
+    record: CourseRecordV1
 
 
 class TermUpsertedV1(UpsertedV1):
     """A term is new or changed (GET /Api/Terms/)."""
 
-    record: Term
+    record: TermRecordV1
 
 
 class AssessmentScoreUpsertedV1(UpsertedV1):
     """A student's whole-assessment result is new or changed (AssessmentAggregateStudentResponses)."""
 
-    record: AssessmentScore
+    record: AssessmentScoreRecordV1
 
 
 class AssessmentGroupScoreUpsertedV1(UpsertedV1):
     """A student's result on one reporting group is new or changed (...ResponsesGroup)."""
 
-    record: AssessmentGroupScore
+    record: AssessmentGroupScoreRecordV1
 
 
 class AssessmentStandardScoreUpsertedV1(UpsertedV1):
     """A student's result on one standard is new or changed (...ResponsesStandard)."""
 
-    record: AssessmentStandardScore
+    record: AssessmentStandardScoreRecordV1
 
 
 class DeletedV1(BaseModel):
@@ -124,19 +123,18 @@ class DeletedV1(BaseModel):
     walk: int = Field(description="the poller's walk that confirmed the deletion")
 
 
-# kind -> (upsert payload, record model). The kind names the entity in event types, subjects
-# and snapshot keys.
-KINDS: dict[str, tuple[type[UpsertedV1], type[IlluminateRecord]]] = {
-    "student": (StudentUpsertedV1, Student),
-    "staff": (StaffUpsertedV1, User),
-    "section": (SectionUpsertedV1, Section),
-    "roster": (RosterUpsertedV1, RosterRow),
-    "enrollment": (EnrollmentUpsertedV1, Enrollment),
-    "course": (CourseUpsertedV1, Course),
-    "term": (TermUpsertedV1, Term),
-    "assessment_score": (AssessmentScoreUpsertedV1, AssessmentScore),
-    "assessment_group_score": (AssessmentGroupScoreUpsertedV1, AssessmentGroupScore),
-    "assessment_standard_score": (AssessmentStandardScoreUpsertedV1, AssessmentStandardScore),
+# kind -> upsert payload. The kind names the entity in event types, subjects and snapshot keys.
+UPSERT_PAYLOADS: dict[str, type[UpsertedV1]] = {
+    "student": StudentUpsertedV1,
+    "staff": StaffUpsertedV1,
+    "section": SectionUpsertedV1,
+    "roster": RosterUpsertedV1,
+    "enrollment": EnrollmentUpsertedV1,
+    "course": CourseUpsertedV1,
+    "term": TermUpsertedV1,
+    "assessment_score": AssessmentScoreUpsertedV1,
+    "assessment_group_score": AssessmentGroupScoreUpsertedV1,
+    "assessment_standard_score": AssessmentStandardScoreUpsertedV1,
 }
 
 # Topic entity (worker.topics.ILLUMINATE_ENTITIES) -> kind.
@@ -145,10 +143,12 @@ ENTITY_KIND = {
     "enrollments": "enrollment", "courses": "course", "terms": "term",
 }
 
-UPSERTED: dict[str, str] = {
-    kind: register(f"edusync.illuminate.{kind}.upserted.v1", payload) for kind, (payload, _) in KINDS.items()
+UPSERTED: dict[str, str] = {kind: f"edusync.illuminate.{kind}.upserted.v1" for kind in UPSERT_PAYLOADS}
+DELETED: dict[str, str] = {kind: f"edusync.illuminate.{kind}.deleted.v1" for kind in UPSERT_PAYLOADS}
+EVENT_TYPES: dict[str, type[BaseModel]] = {
+    **{UPSERTED[kind]: payload for kind, payload in UPSERT_PAYLOADS.items()},
+    **{DELETED[kind]: DeletedV1 for kind in UPSERT_PAYLOADS},
 }
-DELETED: dict[str, str] = {kind: register(f"edusync.illuminate.{kind}.deleted.v1", DeletedV1) for kind in KINDS}
 
 STUDENT_UPSERTED = UPSERTED["student"]
 STUDENT_DELETED = DELETED["student"]

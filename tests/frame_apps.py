@@ -16,17 +16,19 @@ from typing import Any
 
 import anyio
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from schemas.envelope import CloudEvent, make_event
 from worker.backoff import Backoff
-from worker.handler_frame import HandlerRunner, Ledger, PermanentFailure, TransientFailure
+from worker.errors import PermanentFailure, PrerequisiteMissing, TransientFailure
+from worker.handler_frame import HandlerRunner, HandlerSettings
 from worker.kafka.producer import Transaction, TransactionalProducer
+from worker.ledger import Ledger, LedgerView
 from worker.metrics import Outcome
 from worker.poller_frame import Outbound, PollerRunner, PollResult
 from worker.shutdown import StopToken, stop_on_signals
 from worker.state_store import StateStore
-from worker.topics import CURSORS, LEDGER
+from worker.topics import CURSORS
 
 COUNTER_TYPE = "edusync.test.counter.v1"
 
@@ -53,6 +55,7 @@ class Item(BaseModel):
     version: int
     value: str
     poison: bool = False
+    requires: str | None = Field(None, description="a key that must be in the target first (else: park)")
 
 
 class CountingPoller:
@@ -119,6 +122,11 @@ class KVHandler:
         if item.poison:
             raise PermanentFailure(f"poison pill for key {item.key}")
         try:
+            if item.requires is not None:
+                needed = await self.http.get(f"/kv/{item.requires}")
+                if needed.status_code == 404:
+                    raise PrerequisiteMissing(f"key {item.requires} is not in the target",
+                                              waits_for=f"{self.name}/kv/{item.requires}")
             got = await self.http.get(f"/kv/{item.key}")
             if got.status_code >= 500:
                 raise TransientFailure(f"target answered {got.status_code}")
@@ -158,12 +166,14 @@ async def run_handler(args: argparse.Namespace) -> None:
     producer.kill = kill
     handler = KVHandler(args.name, args.topic, args.target, kill)
     stop = StopToken()
+    view = LedgerView(args.bootstrap)
+    settings = HandlerSettings(batch_size=args.batch, max_defer_seconds=args.max_defer)
     async with producer, anyio.create_task_group() as tg:
-        ledger = StateStore(args.bootstrap, LEDGER, prefix=f"{args.name}/")
-        await ledger.restore()
+        await view.restore()
+        tg.start_soon(view.follow)
         tg.start_soon(stop_on_signals, stop)
-        runner = HandlerRunner(handler, bootstrap=args.bootstrap, producer=producer, ledger_store=ledger,
-                               backoff=Backoff(base=0.05, cap=0.5), max_records=args.batch)
+        runner = HandlerRunner(handler, bootstrap=args.bootstrap, producer=producer, view=view, settings=settings,
+                               backoff=Backoff(base=0.05, cap=0.5))
         await runner.run(stop)
         tg.cancel_scope.cancel()
 
@@ -179,6 +189,7 @@ def main() -> None:
     parser.add_argument("--name", default="kv")
     parser.add_argument("--target", default="")
     parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--max-defer", type=float, default=3600.0)
     parser.add_argument("--kill-at")
     args = parser.parse_args()
     anyio.run(run_poller if args.role == "poller" else run_handler, args)

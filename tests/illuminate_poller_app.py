@@ -15,7 +15,7 @@ import anyio
 
 from simulators.illuminate import DEFAULT_CREDENTIALS
 from tests.frame_apps import KillingProducer, KillPlan
-from worker.backoff import Backoff
+from tests.http_settings import http_settings
 from worker.clients.illuminate import IlluminateClient
 from worker.components import poller_transactional_id
 from worker.poller_frame import PollerRunner
@@ -30,7 +30,7 @@ async def run(args: argparse.Namespace) -> None:
     c = DEFAULT_CREDENTIALS
     client = IlluminateClient(
         f"{args.base_url}/live/rest_server.php", c.consumer_key, c.consumer_secret, c.token, c.token_secret,
-        page_limit=args.page_limit, students2_page_limit=args.page_limit, backoff=Backoff(base=0.01, cap=0.1),
+        page_limit=args.page_limit, students2_page_limit=args.page_limit, http=http_settings(),
     )
     store = SnapshotStore(args.bootstrap, args.tenant)
     poller = IlluminateSnapshotPoller(args.tenant, args.entity, client, store, source="illuminate:test/live",

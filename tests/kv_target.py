@@ -22,11 +22,15 @@ class KVTarget:
         self.items: dict[str, dict[str, Any]] = {}
         self.writes: list[tuple[str, int]] = []
         self.faults = FaultInjector()
+        # Keys starting with this answer 503 (a target that keeps failing for one partition's keys).
+        self.failing_prefix: str | None = None
 
     def app(self) -> Any:
         """The ASGI app."""
 
         async def get_item(request: Request) -> Response:
+            if self.failing_prefix and request.path_params["key"].startswith(self.failing_prefix):
+                return JSONResponse({"error": "unavailable"}, 503)
             item = self.items.get(request.path_params["key"])
             return JSONResponse(item) if item else JSONResponse({"error": "not found"}, 404)
 

@@ -22,10 +22,14 @@ from simulators.abconnect import create_app as ab_app
 from simulators.canvas import CanvasSimulator, ThrottleConfig
 from simulators.canvas import create_app as canvas_app
 from simulators.faults import FaultInjector
+from simulators.hostile_proxy import HostileProxy
 from simulators.server import ThreadedServer
 from simulators.standards_convergence import ConvergenceReport, compare
 from tests.kafka_tools import read_topic
-from worker.topics import dlq_topic
+from worker.poller_frame import cursor_key
+from worker.pollers.abconnect_events import POLLER_NAME
+from worker.state_store import StateStore
+from worker.topics import CURSORS, dlq_topic
 
 PARTNER, PARTNER_KEY, CANVAS_TOKEN = "district-a", "ab-partner-key-0123456789", "canvas-token-0123456789"
 
@@ -33,7 +37,8 @@ PARTNER, PARTNER_KEY, CANVAS_TOKEN = "district-a", "ab-partner-key-0123456789", 
 class StandardsEnv:
     """Two simulators plus a restartable worker process for one tenant."""
 
-    def __init__(self, bootstrap: str, tmp: Path, unique: str, *, canvas_leak_rate: float = 400.0) -> None:
+    def __init__(self, bootstrap: str, tmp: Path, unique: str, *, canvas_leak_rate: float = 400.0,
+                 hostile: bool = False, reconcile_seconds: float = 86_400.0) -> None:
         self.bootstrap = bootstrap
         self.tenant = f"t{unique}"
         self.group_prefix = f"test{unique}"
@@ -44,6 +49,13 @@ class StandardsEnv:
         self.ab_faults = FaultInjector()
         self._ab_server = ThreadedServer(ab_app(self.ab, self.ab_faults)).start()
         self._canvas_server = ThreadedServer(canvas_app(self.canvas)).start()
+        # With ``hostile``, AB Connect is reached through a proxy that can misbehave on demand,
+        # and its client gives up quickly (a 3 s deadline per attempt, two attempts, 8 MiB pages).
+        self.proxy = HostileProxy(self._ab_server.url) if hostile else None
+        self._proxy_server = ThreadedServer(self.proxy.app()).start() if self.proxy else None
+        ab_url = self._proxy_server.url if self._proxy_server else self._ab_server.url
+        ab_http = ("\n        http: {request_deadline_seconds: 3, max_attempts: 2, retry_after_cap_seconds: 60, "
+                   "max_response_bytes: 8388608}") if hostile else ""
         self.ops_port = free_port()
         self.config = tmp / "edusync.yaml"
         self.log = tmp / "worker.log"
@@ -54,17 +66,24 @@ kafka:
   broker_patience_seconds: 30
 ops:
   port: {self.ops_port}
+runtime:
+  paused_retry_seconds: 1
+  shutdown_grace_seconds: 10
 tenants:
   - id: {self.tenant}
-    abconnect:
-      base_url: {self._ab_server.url}/rest/v4.1
-      partner_id: {PARTNER}
-      partner_key: ${{AB_KEY}}
-      poll_interval_seconds: 0.5
-    canvas:
-      base_url: {self._canvas_server.url}
-      token: ${{CANVAS_TOKEN}}
-      account_id: "1"
+    systems:
+      abconnect:
+        base_url: {ab_url}/rest/v4.1
+        partner_id: {PARTNER}
+        partner_key: ${{AB_KEY}}{ab_http}
+      canvas:
+        base_url: {self._canvas_server.url}
+        token: ${{CANVAS_TOKEN}}
+        account_id: "1"
+    flows:
+      standards:
+        poll_interval_seconds: 0.5
+        reconcile_interval_seconds: {reconcile_seconds}
 """)
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -90,11 +109,36 @@ tenants:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=30)
 
-    def stop_worker(self) -> int:
+    def stop_worker(self, timeout: float = 60) -> int:
+        """SIGTERM, then the exit code; ``subprocess.TimeoutExpired`` if it takes over ``timeout``."""
         assert self.proc is not None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=60)
+        return self.proc.wait(timeout=timeout)
+
+    def cursor(self) -> dict[str, Any] | None:
+        """The AB events poller's committed cursor."""
+        async def read() -> dict[str, Any] | None:
+            store = StateStore(self.bootstrap, CURSORS)
+            await store.restore()
+            return store.get(cursor_key(self.tenant, POLLER_NAME))  # type: ignore[no-any-return]
+
+        return anyio.run(read)
+
+    def log_lines(self, since: int = 0) -> list[dict[str, Any]]:
+        """The worker's JSON log lines, from byte offset ``since``."""
+        if not self.log.exists():
+            return []
+        with self.log.open("rb") as f:
+            f.seek(since)
+            text = f.read().decode(errors="replace")
+        out = []
+        for line in text.splitlines():
+            try:
+                out.append(orjson.loads(line))
+            except orjson.JSONDecodeError:
+                continue
+        return out
 
     def report(self) -> ConvergenceReport:
         return compare(self.ab.snapshot(PARTNER), self.canvas.snapshot())
@@ -138,5 +182,7 @@ tenants:
 
     def close(self) -> None:
         self.kill_worker()
+        if self._proxy_server:
+            self._proxy_server.stop()
         self._ab_server.stop()
         self._canvas_server.stop()

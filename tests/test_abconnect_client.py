@@ -12,9 +12,12 @@ import anyio
 import httpx
 import pytest
 
+from handlers.standards_text import standard_outcome_text
 from simulators.abconnect import ABConnectSimulator, MutateRequest, SeedRequest, SimConfig, create_app
 from simulators.faults import FaultConfig, FaultInjector
 from simulators.server import ThreadedServer
+from simulators.standards_convergence import expected_text
+from tests.http_settings import FAST, http_settings
 from worker.backoff import Backoff
 from worker.clients.abconnect import ABConnectClient
 from worker.clients.abconnect_auth import auth_params, encode_query, quote_literal, sign, signature_message
@@ -33,7 +36,6 @@ pytestmark = pytest.mark.anyio
 
 PARTNER, KEY = "district-a", "s3cr3t+key/=="
 OTHER, OTHER_KEY = "district-b", "other-key"
-FAST = Backoff(base=0.01, cap=0.05)
 
 
 @dataclass
@@ -42,11 +44,12 @@ class Sim:
     faults: FaultInjector
     url: str
 
-    def client(self, **kwargs: object) -> ABConnectClient:
+    def client(self, *, max_retries: int = 5, timeout: float = 30.0, backoff: Backoff = FAST,
+               **kwargs: object) -> ABConnectClient:
         """A client with a bucket that never waits and quick retries, unless overridden."""
         kwargs.setdefault("bucket", TokenBucket(1e6, 1e6))
-        kwargs.setdefault("backoff", FAST)
-        return ABConnectClient(self.url, PARTNER, KEY, **kwargs)  # type: ignore[arg-type]
+        return ABConnectClient(self.url, PARTNER, KEY, http=http_settings(max_retries, timeout, backoff),
+                               **kwargs)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -251,10 +254,10 @@ async def test_standard_fields_and_outcome_text(ab: Sim, client: ABConnectClient
     assert std.section_guid == rec.section_guid and std.parent_guid == rec.parent_guid
     assert std.statement == rec.statement and std.number == rec.number_enhanced
     assert std.alignable and not std.deleted and std.level == 2 and std.grades
-    title, description = std.outcome_fields()
+    title, description = standard_outcome_text(std)
     assert (title, description) == (rec.number_enhanced, rec.statement)
     state = {s["guid"]: s for s in ab.sim.snapshot(PARTNER)["standards"]}
-    assert (state[rec.guid]["title"], state[rec.guid]["description"]) == (title, description)
+    assert expected_text(state[rec.guid]) == (title, description)
 
 
 async def test_deleted_standard_still_returned(ab: Sim, client: ABConnectClient) -> None:
@@ -302,7 +305,7 @@ async def test_document(ab: Sim, client: ABConnectClient) -> None:
 
 
 async def test_bad_signature_is_authentication_error_with_documented_body(ab: Sim) -> None:
-    bad = ABConnectClient(ab.url, PARTNER, "wrong-key", bucket=TokenBucket(1e6, 1e6), backoff=FAST)
+    bad = ABConnectClient(ab.url, PARTNER, "wrong-key", bucket=TokenBucket(1e6, 1e6), http=http_settings())
     try:
         with pytest.raises(AuthenticationError) as info:
             await bad.events(0)
@@ -411,7 +414,7 @@ async def test_default_bucket_never_trips_the_server(ab: Sim) -> None:
     ab.sim.reset_buckets()
     ab.sim.reset_stats()
     guid = next(iter(ab.sim.standards))
-    polite = ABConnectClient(ab.url, PARTNER, KEY, backoff=FAST)  # default bucket: 5/s, burst 25
+    polite = ABConnectClient(ab.url, PARTNER, KEY, http=http_settings())  # default bucket: 5/s, burst 25
     assert (polite.bucket.rate, polite.bucket.burst) == (5.0, 25.0)
 
     async def worker(n: int) -> None:

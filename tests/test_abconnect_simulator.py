@@ -399,7 +399,7 @@ async def test_control_api(sim: ABConnectSimulator, http: httpx.AsyncClient) -> 
     state = (await http.get("/_sim/state", params={"partner_id": "beta"})).json()
     assert state["partner_id"] == "beta" and len(state["documents"]) == 2 and len(state["standards"]) == 24
     assert sum(s["deleted"] for s in state["standards"]) == 2
-    assert {"guid", "title", "description", "deleted", "number", "document_guid", "section_guid"} <= set(
+    assert {"guid", "statement", "deleted", "number", "document_guid", "section_guid", "section_descr"} <= set(
         state["standards"][0])
     assert (await http.get("/_sim/state", params={"partner_id": "nobody"})).status_code == 404
     faults = await http.put("/_sim/faults", json={"error_rate": 1.0, "remaining": 1})

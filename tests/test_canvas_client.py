@@ -10,9 +10,11 @@ import pytest
 from simulators.canvas import CanvasSimulator
 from tests import canvas_fixtures
 from tests.canvas_fixtures import ADMIN, EXPIRED, TEACHER
-from worker.backoff import Backoff
+from tests.http_settings import http_settings
 from worker.clients.canvas import CanvasClient
 from worker.clients.errors import (
+    AccessDeniedError,
+    AmbiguousWriteError,
     AuthenticationError,
     ForbiddenError,
     MalformedResponseError,
@@ -21,9 +23,9 @@ from worker.clients.errors import (
     ThrottledError,
     TransientUpstreamError,
 )
+from worker.errors import Verdict, classify
 
 ACCOUNT = "1"
-FAST = Backoff(base=0.01, cap=0.05)
 
 pytestmark = pytest.mark.anyio
 
@@ -38,9 +40,9 @@ def url(sim: CanvasSimulator, server: str) -> str:
     return server
 
 
-def client(url: str, token: str = ADMIN, **kwargs: Any) -> CanvasClient:
-    options: dict[str, Any] = {"backoff": FAST, "max_pause": 0.05, "timeout": 5.0, **kwargs}
-    return CanvasClient(url, token, **options)
+def client(url: str, token: str = ADMIN, *, max_retries: int = 5, timeout: float = 5.0, **kwargs: Any) -> CanvasClient:
+    options: dict[str, Any] = {"max_pause": 0.05, **kwargs}
+    return CanvasClient(url, token, http=http_settings(max_retries, timeout), **options)
 
 
 def control(url: str, method: str, path: str, body: dict[str, Any]) -> None:
@@ -71,14 +73,16 @@ async def test_rejected_tokens_raise_authentication_error(url: str) -> None:
             assert token not in str(info.value)  # secrets never reach error messages
 
 
-async def test_missing_permission_is_forbidden_not_authentication(sim: CanvasSimulator, url: str) -> None:
+async def test_missing_permission_is_access_denied_not_an_invalid_token(sim: CanvasSimulator, url: str) -> None:
+    # canvas.md §1.2: 401 without WWW-Authenticate is a permission the token's user lacks. Like a
+    # missing scope it pauses the component (FLOWS.md decision 8), so it is a credentials error.
     async with client(url, TEACHER) as c:
         root = await c.root_outcome_group(ACCOUNT)  # reading is allowed
-        with pytest.raises(ForbiddenError) as info:
+        with pytest.raises(AccessDeniedError) as info:
             await c.create_outcome_subgroup(ACCOUNT, root.id, title="Nope")
-        assert not isinstance(info.value, AuthenticationError)
+        assert classify(info.value) is Verdict.PAUSE
         assert info.value.status == 401
-        assert "not authorized" in str(info.value)
+        assert "lacks permission" in str(info.value) and "not authorized" in str(info.value)
 
 
 # --- pagination -------------------------------------------------------------------------------
@@ -192,7 +196,7 @@ async def test_rate_limit_403_retries_then_raises_throttled(sim: CanvasSimulator
         with pytest.raises(ThrottledError) as info:
             await c.account_outcome_groups(ACCOUNT)
     assert info.value.status == 403
-    assert info.value.retry_after is not None
+    assert info.value.retry_after is None  # Canvas sends no Retry-After; the quota headers pace the client
     assert c.budget.throttled == 3
     assert sim.stats.snapshot()["throttled"] == 3
 
@@ -255,8 +259,9 @@ async def test_5xx_gives_up_after_max_retries_and_never_retries_posts(sim: Canva
         with pytest.raises(TransientUpstreamError) as info:
             await c.get_outcome(1)
         assert info.value.status == 500
-        with pytest.raises(TransientUpstreamError):
+        with pytest.raises(AmbiguousWriteError) as ambiguous:
             await c.create_outcome_subgroup(ACCOUNT, 1, title="x")
+        assert classify(ambiguous.value) is Verdict.RETRY and "outcome unknown" in str(ambiguous.value)
     assert sim.stats.count("GET /api/v1/outcomes/:id", 500) == 3
     # A POST that failed may have been applied; the caller re-checks before creating again.
     assert sim.stats.count("POST /api/v1/accounts/:id/outcome_groups/:id/subgroups", 500) == 1

@@ -10,7 +10,8 @@ import pytest
 from pydantic import BaseModel
 
 from schemas.envelope import CloudEvent, EnvelopeError, event_id, make_event
-from schemas.registry import export_schemas
+from schemas.export import export_schemas
+from worker.flows import event_types
 
 
 class _Payload(BaseModel):
@@ -55,12 +56,10 @@ def test_naive_time_is_rejected() -> None:
 
 
 def test_schema_export_writes_the_dead_letter_and_every_registered_type(tmp_path: Path) -> None:
-    from schemas.registry import EVENT_TYPES
-
-    written = export_schemas(tmp_path)
+    written = export_schemas(tmp_path, event_types())
     names = {p.name for p in written}
     assert "edusync.dead-letter.json" in names
-    assert names == {f"{t}.json" for t in EVENT_TYPES} | {"edusync.dead-letter.json"}
+    assert names == {f"{t}.json" for t in event_types()} | {"edusync.dead-letter.json"}
     for path in written:
         schema = json.loads(path.read_text())
         assert schema.get("type") == "object"

@@ -23,9 +23,9 @@ from tests.kv_target import KVTarget
 from worker.backoff import Backoff
 from worker.handler_frame import HandlerRunner, group_id_for
 from worker.kafka.producer import TransactionalProducer
+from worker.ledger import LedgerView
 from worker.shutdown import StopToken
-from worker.state_store import StateStore
-from worker.topics import LEDGER, TopicSpec, all_topics, dlq_topic, ensure_topics
+from worker.topics import TopicSpec, all_topics, dlq_topic, ensure_topics
 
 pytestmark = pytest.mark.anyio
 
@@ -41,7 +41,7 @@ async def _publish(bootstrap: str, topic: str, items: list[Item], tenant: str = 
 
 async def _setup(bootstrap: str, unique: str, name: str) -> str:
     topic = f"test.handler.{unique}"
-    await ensure_topics(bootstrap, [*all_topics((name,)), TopicSpec(topic, partitions=3)])
+    await ensure_topics(bootstrap, [*all_topics(handlers=(name,)), TopicSpec(topic, partitions=3)])
     return topic
 
 
@@ -86,18 +86,18 @@ async def test_handler_killed_mid_batch_applies_every_event_exactly_once(
     assert set(writes) == {(i.key, i.version) for i in items}, "an event was never applied"
     assert max(writes.values()) == 1, f"applied twice: {[w for w, n in writes.items() if n > 1]}"
     assert {k: v["version"] for k, v in target.items.items()} == {f"k{k}": 5 for k in range(40)}
-    ledger = StateStore(kafka_bootstrap, LEDGER, prefix=f"{name}/")
-    await ledger.restore()
-    assert {k: v["version"] for k, v in ledger.items()} == {f"{name}/kv/k{k}": 5 for k in range(40)}
+    view = LedgerView(kafka_bootstrap)
+    await view.restore()
+    assert {k: v["version"] for k, v in view.items(f"{name}/")} == {f"{name}/kv/k{k}": 5 for k in range(40)}
 
 
 async def _run_in_process(bootstrap: str, name: str, topic: str, target_url: str) -> None:
-    ledger = StateStore(bootstrap, LEDGER, prefix=f"{name}/")
-    await ledger.restore()
+    view = LedgerView(bootstrap)
+    await view.restore()
     handler = KVHandler(name, topic, target_url, KillPlan(None))
     stop = StopToken()
     async with TransactionalProducer(bootstrap, f"test.handler.{name}") as producer:
-        runner = HandlerRunner(handler, bootstrap=bootstrap, producer=producer, ledger_store=ledger,
+        runner = HandlerRunner(handler, bootstrap=bootstrap, producer=producer, view=view,
                                backoff=Backoff(base=0.02, cap=0.2))
         async with anyio.create_task_group() as tg:
             tg.start_soon(runner.run, stop)

@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 
 from simulators.illuminate import DEFAULT_CREDENTIALS, Credentials, IlluminateSimulator
 from simulators.server import ThreadedServer
-from worker.backoff import Backoff
+from tests.http_settings import http_settings
 from worker.clients.errors import (
     AuthenticationError,
     ForbiddenError,
@@ -46,7 +46,6 @@ pytestmark = pytest.mark.anyio
 C = DEFAULT_CREDENTIALS
 SITE2_ONLY = Credentials("site2-consumer", "site2-consumer-secret", "site2-token", "site2-token-secret",
                          sites=frozenset({2}))
-FAST = Backoff(base=0.001, cap=0.01)
 
 # The worked example of the document (seed L113-L144; ref L131-L150).
 DOC_URL = "https://demo.illuminateed.com/live/rest_server.php/Api/Students?page=2&limit=50"
@@ -76,10 +75,10 @@ class Sim:
         assert response.status_code == 200, response.text
         return response.json()
 
-    def client(self, creds: Credentials = C, **kwargs: Any) -> IlluminateClient:
-        kwargs.setdefault("backoff", FAST)
+    def client(self, creds: Credentials = C, *, max_retries: int = 4, timeout: float = 60.0,
+               **kwargs: Any) -> IlluminateClient:
         return IlluminateClient(self.base, creds.consumer_key, creds.consumer_secret, creds.token,
-                                creds.token_secret, **kwargs)
+                                creds.token_secret, http=http_settings(max_retries, timeout), **kwargs)
 
     def signed_get(self, path: str, **params: Any) -> httpx.Response:
         """A raw signed GET, to look at the JSON exactly as the simulator sends it."""

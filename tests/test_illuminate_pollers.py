@@ -21,15 +21,15 @@ from prometheus_client import REGISTRY
 from pydantic import ValidationError
 
 from schemas.envelope import CloudEvent
-from schemas.illuminate import DELETED, ENTITY_KIND, KINDS, UPSERTED, DeletedV1, StudentUpsertedV1
-from schemas.registry import EVENT_TYPES
+from schemas.illuminate import DELETED, ENTITY_KIND, UPSERT_PAYLOADS, UPSERTED, DeletedV1, StudentUpsertedV1
 from simulators.illuminate import DEFAULT_CREDENTIALS, IlluminateSimulator
+from tests.http_settings import http_settings
 from tests.kafka_tools import read_topic
-from worker.backoff import Backoff
 from worker.clients.errors import AuthenticationError, MalformedResponseError, TransientUpstreamError, UpstreamError
 from worker.clients.illuminate import IlluminateClient, OAuth1Signer, ScoreEndpoint
 from worker.components import poller_transactional_id
-from worker.config import IlluminateConfig
+from worker.flows import event_types
+from worker.flows.illuminate_changes import ILLUMINATE_CHANGES, IlluminateChangesSettings
 from worker.kafka.producer import Transaction, TransactionalProducer
 from worker.poller_frame import Poller, PollerRunner, cursor_key
 from worker.pollers.illuminate_wiring import illuminate_pollers
@@ -42,7 +42,7 @@ pytestmark = pytest.mark.anyio
 
 C = DEFAULT_CREDENTIALS
 CLOCK = "2024-02-01"
-FAST = Backoff(base=0.001, cap=0.01)
+SOURCE = "illuminate:test/live"
 ENTITIES = ("students", "staff", "sections", "rosters", "enrollments", "courses", "terms")
 SMALL = {"sites": 3, "students": 400, "staff": 30, "courses": 12, "sections_per_course": 3,
          "students_per_section": 20, "assessments": 4, "seed": 5}
@@ -76,14 +76,12 @@ class Sim:
     def client(self, page_limit: int = 1000) -> IlluminateClient:
         return IlluminateClient(
             f"{self.url}/live/rest_server.php", C.consumer_key, C.consumer_secret, C.token, C.token_secret,
-            page_limit=page_limit, students2_page_limit=page_limit if page_limit < 1000 else 5000, max_retries=1,
-            backoff=FAST,
+            page_limit=page_limit, students2_page_limit=page_limit if page_limit < 1000 else 5000,
+            http=http_settings(max_retries=1),
         )
 
-    def config(self, **overrides: Any) -> IlluminateConfig:
-        return IlluminateConfig(base_url=f"{self.url}/live/rest_server.php", consumer_key=C.consumer_key,
-                                consumer_secret=C.consumer_secret, token=C.token, token_secret=C.token_secret,
-                                **overrides)
+    def config(self, **overrides: Any) -> IlluminateChangesSettings:
+        return IlluminateChangesSettings(**overrides)
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +103,7 @@ def sim(server: str) -> Iterator[Sim]:
 
 @pytest.fixture
 async def topics(kafka_bootstrap: str) -> str:
-    await ensure_topics(kafka_bootstrap, all_topics())
+    await ensure_topics(kafka_bootstrap, all_topics(ILLUMINATE_CHANGES.topics))
     return kafka_bootstrap
 
 
@@ -134,11 +132,13 @@ class Cycle:
 class Harness:
     """One tenant's Illuminate pollers, each with its own transactional producer."""
 
-    def __init__(self, bootstrap: str, tenant: str, sim: Sim, client: IlluminateClient, cfg: IlluminateConfig) -> None:
+    def __init__(
+        self, bootstrap: str, tenant: str, sim: Sim, client: IlluminateClient, cfg: IlluminateChangesSettings,
+    ) -> None:
         self.bootstrap, self.tenant, self.sim = bootstrap, tenant, sim
         self.store = SnapshotStore(bootstrap, tenant)
         self.pollers: dict[str, Poller] = {
-            p.name: p for p in illuminate_pollers(tenant, cfg, client, self.store, today=sim.today)
+            p.name: p for p in illuminate_pollers(tenant, cfg, client, self.store, source=SOURCE, today=sim.today)
         }
         self.cursors = StateStore(bootstrap, CURSORS)
         self.runners: dict[str, PollerRunner] = {}
@@ -233,19 +233,18 @@ def test_deletion_guard_holds_only_large_shares_beyond_the_floor() -> None:
 
 
 def test_config_validates_guard_and_time_zone() -> None:
-    base = {"base_url": "http://x/live/rest_server.php", "consumer_key": "k", "consumer_secret": "s",
-            "token": "t", "token_secret": "u"}
-    assert IlluminateConfig(**base).max_delete_share == 0.1
+    assert IlluminateChangesSettings().max_delete_share == 0.1
     for bad in ({"max_delete_share": 0}, {"max_delete_share": 1.5}, {"district_timezone": "Mars/Olympus"},
                 {"snapshot_entities": ["students", "students"]}, {"session_start": "2024-01-01"}):
         with pytest.raises(ValidationError):
-            IlluminateConfig(**base, **bad)
+            IlluminateChangesSettings(**bad)
 
 
 def test_every_kind_has_registered_upsert_and_delete_types() -> None:
-    for kind, (payload, _) in KINDS.items():
-        assert EVENT_TYPES[UPSERTED[kind]] is payload
-        assert EVENT_TYPES[DELETED[kind]] is DeletedV1
+    registered = event_types()
+    for kind, payload in UPSERT_PAYLOADS.items():
+        assert registered[UPSERTED[kind]] is payload
+        assert registered[DELETED[kind]] is DeletedV1
     assert set(ENTITY_KIND) == set(ENTITIES)
 
 
@@ -499,7 +498,7 @@ async def test_failed_transaction_reloads_the_snapshot_and_loses_nothing(
     async with sim.client(page_limit=50) as client:
         store = SnapshotStore(topics, tenant)
         [poller] = illuminate_pollers(tenant, sim.config(snapshot_entities=["students"], score_endpoints=[]),
-                                      client, store)
+                                      client, store, source=SOURCE)
         txn_id = poller_transactional_id(tenant, poller.name)
         cursors = StateStore(topics, CURSORS)
         await cursors.restore()

@@ -44,13 +44,16 @@ ops:
   port: {free_port()}
 tenants:
   - id: {tenant}
-    illuminate:
-      base_url: {server.url}/live/rest_server.php
-      consumer_key: {c.consumer_key}
-      consumer_secret: ${{ILL_CONSUMER_SECRET}}
-      token: {c.token}
-      token_secret: ${{ILL_TOKEN_SECRET}}
-      poll_interval_seconds: 1
+    systems:
+      illuminate:
+        base_url: {server.url}/live/rest_server.php
+        consumer_key: {c.consumer_key}
+        consumer_secret: ${{ILL_CONSUMER_SECRET}}
+        token: {c.token}
+        token_secret: ${{ILL_TOKEN_SECRET}}
+    flows:
+      illuminate_changes:
+        poll_interval_seconds: 1
 """)
         env = {**os.environ, "ILL_CONSUMER_SECRET": c.consumer_secret, "ILL_TOKEN_SECRET": c.token_secret}
         log = tmp_path / "worker.log"

@@ -29,3 +29,22 @@ def test_log_lines_are_json_and_secrets_are_masked() -> None:
     assert lines[1]["event"] == "broker said ***" and lines[1]["level"] == "warning"
     assert lines[2]["event"] == "GET http://ab/rest/v4.1/events?partner.id=p&auth.signature=***&auth.expires=9"
     assert "s3cr3t-value-xyz" not in stream.getvalue()
+
+
+def test_a_flood_of_repeated_kafka_client_errors_becomes_one_line_with_a_count() -> None:
+    stream = io.StringIO()
+    configure_logging("info", stream=stream)
+    conn = logging.getLogger("aiokafka.conn")
+    for _ in range(900):  # what a broker outage produced in one second
+        conn.error("Unable connect to node with id %s: %s", 1, "Connect call failed")
+    logging.getLogger("aiokafka.cluster").error("Topic %s not found in cluster metadata", "t")
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["event"] for line in lines] == [
+        "Unable connect to node with id 1: Connect call failed",
+        "Topic t not found in cluster metadata",
+    ]
+    limiter = logging.getLogger().handlers[0].filters[0]
+    limiter.window = 0.0  # type: ignore[attr-defined]  # the window is over: the next line says what was held back
+    conn.error("Unable connect to node with id %s: %s", 1, "Connect call failed")
+    last = json.loads(stream.getvalue().splitlines()[-1])
+    assert last["event"] == "Unable connect to node with id 1: Connect call failed (repeated 899 more times in 0s)"

@@ -12,8 +12,10 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import anyio
+import httpx
 import pytest
 
 from schemas.abconnect import OTHER_CHANGED, ABConnectChangeV1
@@ -228,3 +230,108 @@ async def _publish_unknown_event(env: StandardsEnv) -> None:
     async with TransactionalProducer(env.bootstrap, f"test.unknown.{env.tenant}") as producer, \
             producer.transaction() as txn:
         await txn.send_event(ABCONNECT_EVENTS, event)
+
+
+def _readyz(env: StandardsEnv) -> tuple[int, dict[str, Any]]:
+    response = httpx.get(f"http://127.0.0.1:{env.ops_port}/readyz", timeout=5)
+    return response.status_code, response.json()
+
+
+def test_a_rejected_canvas_token_pauses_the_handler_until_it_is_accepted_again(env: StandardsEnv) -> None:
+    env.seed(documents=2, standards=10)
+    env.start_worker()
+    env.wait_converged(timeout=120)
+    component = "handler:standards_to_canvas"
+    with env.canvas.lock:
+        grant = env.canvas.tokens.grants.pop(CANVAS_TOKEN)  # Canvas now answers 401 with WWW-Authenticate
+    env.mutate("modify_standard", count=3, seed=2)
+    deadline = time.monotonic() + 60
+    while True:
+        status, report = _readyz(env)
+        state = report["components"].get(component, {})
+        if state.get("state") == "paused":
+            break
+        assert time.monotonic() < deadline, f"never paused: {report}\n{env.log_tail()}"
+        time.sleep(0.3)
+    assert status == 503 and report["ready"] is False
+    assert "access token rejected" in state["reason"], state
+    assert env.metric("edusync_component_paused", component=component) == 1
+    assert env.metric("edusync_component_up", component=component) == 0
+    time.sleep(3)  # three slow retries (paused_retry_seconds: 1) ...
+    paused_lines = [line for line in env.log_lines() if line.get("event", "").startswith("handler paused")]
+    assert len(paused_lines) == 1, "... and one log line a minute, not one per retry"
+    assert env.dead_letters() == [], "rejected credentials never dead-letter"
+    env.canvas.add_token(CANVAS_TOKEN, grant)
+    env.wait_converged(timeout=60)
+    deadline = time.monotonic() + 30
+    while _readyz(env)[0] != 200:
+        assert time.monotonic() < deadline, _readyz(env)
+        time.sleep(0.3)
+    assert env.metric("edusync_component_paused", component=component) == 0
+    assert env.dead_letters() == []
+    assert env.stop_worker() == 0
+
+
+def _doc_group(env: StandardsEnv, doc_guid: str) -> Any:
+    account = env.canvas.accounts.resolve("1")
+    root = env.canvas.outcomes.root_group(account)
+    return next(g for g in env.canvas.outcomes.subgroups(root) if (g.vendor_guid or "").lower() == doc_guid.lower())
+
+
+def test_a_stale_section_group_is_deleted_by_the_next_document_reconcile_without_error(env: StandardsEnv) -> None:
+    # The defect: iterating the cached subgroups while deleting one raised "dictionary changed size
+    # during iteration" and dead-lettered the event. A stale group is what a crash or a hand edit leaves.
+    env.seed(documents=1, standards=12, sections=2)
+    env.start_worker()
+    env.wait_converged(timeout=120)
+    doc = env.ab.snapshot(PARTNER)["documents"][0]["guid"]
+    with env.canvas.lock:
+        env.canvas.outcomes.create_subgroup(_doc_group(env, doc), title="Gone section", description=None,
+                                            vendor_guid="STALE-SECTION-GUID")
+    assert "STALE-SECTION-GUID".lower() in str(env.report().extra_groups).lower()
+    env.mutate("add_section", document_guid=doc)  # a section event reconciles the whole document
+    report = env.wait_converged(timeout=120)
+    assert not report.extra_groups
+    assert env.dead_letters() == []
+    assert env.stop_worker() == 0
+
+
+def test_removing_every_section_leaves_no_empty_group_and_a_replay_writes_nothing(env: StandardsEnv) -> None:
+    env.seed(documents=2, standards=12, sections=2)
+    env.start_worker()
+    env.wait_converged(timeout=120)
+    doc = env.ab.snapshot(PARTNER)["documents"][0]
+    for section in doc["sections"]:
+        env.mutate("remove_section", section_guid=section["guid"])
+    report = env.wait_converged(timeout=120)  # the checker compares groups too: no empty document group
+    assert doc["guid"].lower() not in {g.split("/")[0] for g in report.extra_groups}
+    assert env.stop_worker() == 0
+    writes_before = _canvas_writes(env)
+    proc = subprocess.run([sys.executable, "-m", "worker", "replay", "--config", str(env.config),
+                           "--handler", "standards_to_canvas"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "AB_KEY": PARTNER_KEY, "CANVAS_TOKEN": CANVAS_TOKEN})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["outcomes"]["applied"] == 0
+    assert _canvas_writes(env) == writes_before, "the replay wrote to Canvas"
+
+
+def test_the_periodic_reconcile_repairs_a_change_made_in_canvas_by_hand(
+    kafka_bootstrap: str, tmp_path: Path, unique: str,
+) -> None:
+    bench = StandardsEnv(kafka_bootstrap, tmp_path, unique, reconcile_seconds=3.0)
+    try:
+        bench.seed(documents=2, standards=10)
+        bench.start_worker()
+        bench.wait_converged(timeout=120)
+        account = bench.canvas.snapshot()["accounts"][0]
+        outcome_id = next(o["id"] for g in account["outcome_groups"] for o in g["outcomes"])
+        with bench.canvas.lock:
+            bench.canvas.outcomes.update_outcome(bench.canvas.outcomes.outcome(outcome_id),
+                                                 {"title": "edited by hand"})
+        assert bench.report().wrong_text, "the hand edit shows as a difference"
+        # Nothing changes in AB Connect: only the daily (here: 3 s) reconcile can notice.
+        report = bench.wait_converged(timeout=60)
+        assert report.ok and bench.dead_letters() == []
+        assert bench.stop_worker() == 0
+    finally:
+        bench.close()

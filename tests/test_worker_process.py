@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import signal
 import subprocess
@@ -13,16 +14,16 @@ import anyio
 import httpx
 import pytest
 
-from deploy.local_kafka import KafkaLaunchError, LocalKafka, free_port
+from deploy.local_kafka import KafkaLaunchError, LocalKafka, free_port, new_cluster_id
 from simulators.server import ThreadedServer
 from tests.frame_apps import KillPlan, KVHandler
 from tests.kv_target import KVTarget
 from worker.handler_frame import HandlerRunner
 from worker.kafka.errors import BrokerUnavailableError
 from worker.kafka.producer import TransactionalProducer
+from worker.ledger import LedgerView
 from worker.shutdown import StopToken
-from worker.state_store import StateStore
-from worker.topics import LEDGER, TopicSpec, all_topics, ensure_topics
+from worker.topics import TopicSpec, all_topics, ensure_topics
 
 EDUSYNC = [sys.executable, "-m", "worker"]
 
@@ -101,13 +102,13 @@ async def test_kafka_cli_and_a_broker_that_goes_away(tmp_path: Path, unique: str
         assert status.returncode == 0 and "up" in status.stdout
         topic = f"test.gone.{unique}"
         await ensure_topics(bootstrap, [*all_topics(), TopicSpec(topic)])
-        ledger = StateStore(bootstrap, LEDGER, prefix="gone/")
-        await ledger.restore()
+        view = LedgerView(bootstrap)
+        await view.restore()
         target = KVTarget()
         with ThreadedServer(target.app()) as server:
             async with TransactionalProducer(bootstrap, f"test.gone.{unique}") as producer:
                 runner = HandlerRunner(KVHandler("gone", topic, server.url, KillPlan(None)), bootstrap=bootstrap,
-                                       producer=producer, ledger_store=ledger, broker_patience=3)
+                                       producer=producer, view=view, broker_patience=3)
                 # The broker dies under a joined, idle consumer.
                 async def kill_when_joined() -> None:
                     await runner.started.wait()
@@ -139,3 +140,16 @@ def test_a_broker_that_fails_to_start_reports_the_tail_of_its_log(tmp_path: Path
     assert "server.log" in message or "broker.out" in message, "the error should carry the log tail"
     assert "node" in message.lower()
     assert not broker.is_up()
+
+
+def test_a_cluster_id_beginning_with_a_dash_formats_and_starts(tmp_path: Path) -> None:
+    # One random id in 64 begins with "-"; the storage tool used to read it as an option.
+    assert len(base64.urlsafe_b64decode(new_cluster_id() + "==")) == 16
+    broker = LocalKafka(data_dir=tmp_path / "kafka", port=free_port(), controller_port=free_port(),
+                        cluster_id="-" + new_cluster_id()[1:])
+    try:
+        broker.up(timeout=90)
+        assert broker.is_up()
+        assert "cluster.id=-" in (tmp_path / "kafka" / "logs" / "meta.properties").read_text()
+    finally:
+        broker.down()

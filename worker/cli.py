@@ -9,6 +9,7 @@ from pathlib import Path
 import anyio
 
 from deploy.local_kafka import DEFAULT_DATA_DIR, DEFAULT_PORT, KafkaLaunchError, LocalKafka
+from worker.concurrency import first_error
 from worker.config import ConfigError, load_config
 from worker.kafka.errors import BrokerUnavailableError
 from worker.logs import configure_logging
@@ -31,11 +32,10 @@ def _kafka(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from worker.runtime import run_worker
-    from worker.wiring import build_components
 
     config = load_config(args.config)
     configure_logging(config.log_level)
-    anyio.run(run_worker, config, build_components(config))
+    anyio.run(run_worker, config)
     return 0
 
 
@@ -52,12 +52,14 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from simulators.serve_all import SYSTEMS, SimulateOptions, serve_simulators
+    from simulators.options import SimulateOptions
+    from simulators.serve_all import serve_simulators
+    from worker.systems import SYSTEMS
 
-    systems = SYSTEMS if args.system == "all" else (args.system,)
-    opts = SimulateOptions(systems=systems, host=args.host, port=args.port, documents=args.documents,
-                           standards=args.standards, students=args.students, seed=args.seed)
-    anyio.run(serve_simulators, opts)  # runs until Ctrl-C
+    names = [s.name for s in SYSTEMS if s.simulator] if args.system == "all" else [args.system]
+    opts = SimulateOptions(host=args.host, port=args.port, documents=args.documents, standards=args.standards,
+                           students=args.students, seed=args.seed)
+    anyio.run(serve_simulators, names, opts)  # runs until Ctrl-C
     return 0
 
 
@@ -87,9 +89,10 @@ def _dlq(args: argparse.Namespace) -> int:
 
 
 def _schemas(args: argparse.Namespace) -> int:
-    from schemas.registry import export_schemas
+    from schemas.export import export_schemas
+    from worker.flows import event_types
 
-    for path in export_schemas(args.directory):
+    for path in export_schemas(args.directory, event_types()):
         print(path)
     return 0
 
@@ -106,6 +109,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with one subcommand per job."""
+    from worker.flows import handler_names
+
     parser = argparse.ArgumentParser(
         prog="edusync",
         description="Event-driven integration worker for school-district data, on Apache Kafka.",
@@ -130,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     replay = sub.add_parser("replay", help="re-run a handler over its topics from the beginning (fresh group)")
     replay.add_argument("--config", required=True, type=Path)
-    replay.add_argument("--handler", required=True, help="handler name, e.g. standards_to_canvas")
+    replay.add_argument("--handler", required=True, choices=handler_names(), help="the handler to replay")
     replay.add_argument("--group", default=None, help="tag for the replay's consumer group (default: replay-<time>)")
     replay.set_defaults(func=_replay)
 
@@ -141,14 +146,18 @@ def build_parser() -> argparse.ArgumentParser:
     dlq = sub.add_parser("dlq", help="list a handler's dead letters with their reasons")
     dlq.add_argument("action", choices=["show"])
     dlq.add_argument("--config", required=True, type=Path)
-    dlq.add_argument("--handler", required=True, help="handler name, e.g. standards_to_canvas")
+    dlq.add_argument("--handler", required=True, choices=handler_names(), help="whose dead letters")
     dlq.set_defaults(func=_dlq)
 
+    from worker.systems import SYSTEMS
+
+    simulated = [s.name for s in SYSTEMS if s.simulator]
     simulate = sub.add_parser("simulate", help="serve the API simulators on loopback for your own tests")
-    simulate.add_argument("system", choices=["abconnect", "canvas", "illuminate", "all"])
+    simulate.add_argument("system", choices=[*simulated, "all"])
     simulate.add_argument("--host", default="127.0.0.1")
     simulate.add_argument("--port", type=int, default=8101,
-                          help="first port: abconnect, canvas, illuminate take it and the next two (default 8101)")
+                          help=f"first port: {', '.join(simulated)} take it and the next ones in this order "
+                          "(default 8101)")
     simulate.add_argument("--documents", type=int, default=20, help="AB Connect documents (default 20)")
     simulate.add_argument("--standards", type=int, default=100, help="standards per document (default 100)")
     simulate.add_argument("--students", type=int, default=1000, help="Illuminate district size (default 1000)")
@@ -176,14 +185,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = args.func(args)
     except BaseException as exc:  # task groups wrap errors; report the first meaningful one
-        code = _report(_unwrap(exc))
+        code = _report(first_error(exc))
     sys.exit(code)
-
-
-def _unwrap(exc: BaseException) -> BaseException:
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return exc
 
 
 def _report(exc: BaseException) -> int:

@@ -1,18 +1,20 @@
-"""Pollers and handlers as supervised components: each builds its own Kafka clients and
-state, so a restart after a failure starts clean from what Kafka has committed."""
+"""Pollers and handlers as supervised components: each builds its own Kafka clients and state,
+so a restart after a failure starts clean from what Kafka has committed."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from worker.handler_frame import Handler, HandlerRunner, group_id_for
+from worker.config import WorkerConfig
+from worker.handler_frame import AnyHandler, HandlerRunner, group_id_for
 from worker.health import Health, State
 from worker.kafka.producer import TransactionalProducer
-from worker.poller_frame import Poller, PollerRunner
+from worker.ledger import LedgerView
+from worker.poller_frame import PollerRunner, PollerSpec
 from worker.shutdown import StopToken
 from worker.state_store import StateStore
-from worker.topics import CURSORS, LEDGER
+from worker.topics import CURSORS
 
 
 @dataclass(frozen=True)
@@ -33,8 +35,10 @@ def handler_transactional_id(handler: str, replica_id: str) -> str:
     return f"edusync.handler.{handler}.{replica_id}"
 
 
-def poller_component(poller: Poller, bootstrap: str, interval: float, idle_backoff: bool = False) -> Component:
+def poller_component(spec: PollerSpec, config: WorkerConfig) -> Component:
     """Wrap a poller: restore cursors, start a transactional producer, run the loop."""
+    poller = spec.poller
+    bootstrap = config.kafka.bootstrap_servers
     name = f"poller:{poller.tenant}/{poller.name}"
 
     async def run(stop: StopToken, health: Health) -> None:
@@ -43,26 +47,29 @@ def poller_component(poller: Poller, bootstrap: str, interval: float, idle_backo
         async with TransactionalProducer(bootstrap, poller_transactional_id(poller.tenant, poller.name)) as p:
             cursors = StateStore(bootstrap, CURSORS)
             await cursors.restore()
-            health.set(name, State.READY)
-            await PollerRunner(poller, p, cursors, interval=interval, idle_backoff=idle_backoff).run(stop)
+            runner = PollerRunner(poller, p, cursors, interval=spec.interval, idle_backoff=spec.idle_backoff,
+                                  deadline=spec.deadline, health=health,
+                                  paused_retry=config.runtime.paused_retry_seconds)
+            await runner.run(stop)
 
     return Component(name, run)
 
 
-def handler_component(
-    handler: Handler, bootstrap: str, replica_id: str, broker_patience: float = 60.0,
-    group_prefix: str = "edusync",
-) -> Component:
-    """Wrap a handler: restore its ledger, start a transactional producer, consume."""
+def handler_component(handler: AnyHandler, config: WorkerConfig, view: LedgerView) -> Component:
+    """Wrap a handler: start its transactional producer, then consume (its ledger is ``view``)."""
+    kafka = config.kafka
     name = f"handler:{handler.name}"
 
     async def run(stop: StopToken, health: Health) -> None:
-        async with TransactionalProducer(bootstrap, handler_transactional_id(handler.name, replica_id)) as p:
-            ledger = StateStore(bootstrap, LEDGER, prefix=f"{handler.name}/")
-            await ledger.restore()
-            health.set(name, State.READY)
-            runner = HandlerRunner(handler, bootstrap=bootstrap, producer=p, ledger_store=ledger,
-                                   broker_patience=broker_patience, group_id=group_id_for(handler.name, group_prefix))
+        tid = handler_transactional_id(handler.name, kafka.replica_id)
+        async with TransactionalProducer(kafka.bootstrap_servers, tid) as p:
+            health.set(name, State.STARTING)
+            runner = HandlerRunner(
+                handler, bootstrap=kafka.bootstrap_servers, producer=p, view=view,
+                settings=config.handler_settings(handler.name), broker_patience=kafka.broker_patience_seconds,
+                group_id=group_id_for(handler.name, kafka.consumer_group_prefix), health=health,
+                paused_retry=config.runtime.paused_retry_seconds,
+            )
             await runner.run(stop)
 
     return Component(name, run)

@@ -1,7 +1,7 @@
 """The worker's YAML configuration: pydantic models, ``${ENV}`` secrets, line-precise errors.
 
 An error names the file, the line and the field, for example
-``edusync.yaml:14: tenants[0].canvas.base_url: Input should be a valid URL``.
+``edusync.yaml:14: tenants[0].systems.canvas.base_url: Field required``.
 Secret values come from environment variables and are registered for log redaction.
 """
 
@@ -9,20 +9,32 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import date
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, get_args
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
+from worker.errors import ConfigurationError
+from worker.flows import FLOWS
+from worker.handler_frame import HandlerSettings
 from worker.redaction import register_secret
+from worker.systems import SYSTEMS
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-class ConfigError(ValueError):
+class ConfigError(ConfigurationError, ValueError):
     """The configuration file is missing, unparseable or invalid."""
 
 
@@ -49,107 +61,56 @@ class OpsConfig(_Strict):
     port: int = Field(9464, ge=0, le=65535)
 
 
-class ABConnectConfig(_Strict):
-    """One AB Connect partner account."""
+class RuntimeConfig(_Strict):
+    """How the worker process starts, pauses and stops its components."""
 
-    base_url: str
-    partner_id: str
-    partner_key: SecretStr
-    user_id: str | None = None
-    start_seq: int = Field(0, ge=0, description="seq to start from when no cursor is stored")
-    poll_interval_seconds: float = Field(5.0, gt=0, description="doubles up to 4x while the feed is quiet")
+    shutdown_grace_seconds: float = Field(
+        25.0, gt=0, description="after SIGTERM, in-flight work may finish this long; then it is cancelled")
+    paused_retry_seconds: float = Field(
+        60.0, gt=0, description="a component paused by rejected credentials tries again this often")
 
 
-class CanvasConfig(_Strict):
-    """One Canvas instance and the account edusync writes to."""
+class _Sections(_Strict):
+    """Base of the systems and flows sections: a key given with no value (``standards:``) means
+    "on, with defaults"."""
 
-    base_url: str
-    token: SecretStr
-    account_id: str = "1"
-
-
-IlluminateEntity = Literal["students", "staff", "sections", "rosters", "enrollments", "courses", "terms"]
-IlluminateScoreEndpoint = Literal[
-    "AssessmentAggregateStudentResponses",
-    "AssessmentAggregateStudentResponsesGroup",
-    "AssessmentAggregateStudentResponsesStandard",
-]
-ILLUMINATE_SNAPSHOT_ENTITIES: tuple[IlluminateEntity, ...] = get_args(IlluminateEntity)
-# The whole-assessment aggregate is what the scores flow needs; Group and Standard are opt-in
-# because they return two and three rows per score.
-_DEFAULT_SCORE_ENDPOINTS: tuple[IlluminateScoreEndpoint, ...] = ("AssessmentAggregateStudentResponses",)
-
-
-class IlluminateConfig(_Strict):
-    """One Illuminate instance (OAuth 1 consumer plus pre-issued user token) and how it is polled.
-
-    Snapshot pollers walk every page of each entity and diff against ``edusync._snapshots``;
-    score pollers use ``modified_after`` with an overlap plus a periodic reconciliation
-    (api/illuminate.md section 6.2).
-    """
-
-    base_url: str
-    consumer_key: str
-    consumer_secret: SecretStr
-    token: str
-    token_secret: SecretStr
-    poll_interval_seconds: float = Field(300.0, gt=0)
-    snapshot_entities: list[IlluminateEntity] = Field(
-        default_factory=lambda: list(ILLUMINATE_SNAPSHOT_ENTITIES),
-        description="entities polled by snapshot diff, one poller each")
-    snapshot_scope: Literal["session", "today"] = Field(
-        "session", description="session: query the whole session so end-dated rows stay visible (ref 6.2 A.1); "
-        "today: the API's default scope, where an end-dated row vanishes and becomes a delete")
-    session_start: date | None = Field(None, description="override the session range (else from /Api/Terms/)")
-    session_end: date | None = None
-    max_delete_share: float = Field(
-        0.1, gt=0, le=1, description="hold back every deletion of an entity when more than this share would go")
-    deletion_guard_min_count: int = Field(
-        10, ge=0, description="deletions up to this many are never held back (small entities such as terms)")
-    score_endpoints: list[IlluminateScoreEndpoint] = Field(
-        default_factory=lambda: list(_DEFAULT_SCORE_ENDPOINTS),
-        description="modified_after endpoints polled, one poller and watermark each")
-    overlap_days: int = Field(1, ge=0, le=30, description="modified_after = watermark - overlap_days")
-    scores_reconcile_every: int = Field(
-        96, ge=1, description="after this many incremental walks, walk every assessment in full (no "
-        "modified_after) to find deleted scores")
-    district_timezone: str = Field("UTC", description="IANA zone of the district: the watermark is a local date")
-    page_limit: int = Field(1000, ge=1, le=1000, description="records per page (documented max 1000)")
-    students2_page_limit: int = Field(
-        2000, ge=1, le=30000, description="records per Students2 page (max 30,000; larger pages cost memory)")
-
-    @field_validator("snapshot_entities", "score_endpoints")
+    @model_validator(mode="before")
     @classmethod
-    def _no_repeats(cls, values: list[str]) -> list[str]:
-        if len(set(values)) != len(values):
-            raise ValueError("each entry may appear once")
-        return values
+    def _empty_means_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: ({} if v is None else v) for k, v in data.items()}
+        return data
 
-    @field_validator("district_timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
 
-    @model_validator(mode="after")
-    def _session_pair(self) -> IlluminateConfig:
-        if (self.session_start is None) != (self.session_end is None):
-            raise ValueError("session_start and session_end go together")
-        if self.session_start and self.session_end and self.session_start > self.session_end:
-            raise ValueError("session_start is after session_end")
-        return self
+def _section_model(name: str, sections: dict[str, type[BaseModel]], doc: str) -> type[BaseModel]:
+    """A model with one optional field per registered system or flow."""
+    fields: dict[str, Any] = {key: (model | None, None) for key, model in sections.items()}
+    model: type[BaseModel] = create_model(name, __base__=_Sections, __doc__=doc, **fields)
+    return model
+
+
+if TYPE_CHECKING:
+    SystemsConfig = BaseModel
+    FlowsConfig = BaseModel
+else:
+    SystemsConfig = _section_model("SystemsConfig", {s.name: s.config for s in SYSTEMS},
+                                   "The systems a tenant runs, one section each (worker.systems).")
+    FlowsConfig = _section_model("FlowsConfig", {f.name: f.config for f in FLOWS},
+                                 "The flows a tenant enables, one section each (worker.flows).")
 
 
 class TenantConfig(_Strict):
-    """One district and the systems it runs."""
+    """One district: the systems it runs and the flows it enables."""
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    abconnect: ABConnectConfig | None = None
-    canvas: CanvasConfig | None = None
-    illuminate: IlluminateConfig | None = None
+    systems: SystemsConfig = Field(default_factory=SystemsConfig)
+    flows: FlowsConfig = Field(default_factory=FlowsConfig)
+
+    @classmethod
+    def of(cls, tenant_id: str, *, systems: Mapping[str, BaseModel], flows: Mapping[str, BaseModel]) -> TenantConfig:
+        """A tenant built in code (the demo, benchmarks, tests) rather than read from a file."""
+        return cls(id=tenant_id, systems=SystemsConfig.model_validate(dict(systems)),
+                   flows=FlowsConfig.model_validate(dict(flows)))
 
 
 class WorkerConfig(_Strict):
@@ -157,7 +118,10 @@ class WorkerConfig(_Strict):
 
     kafka: KafkaConfig = KafkaConfig()
     ops: OpsConfig = OpsConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
     log_level: str = Field("info", pattern=r"^(debug|info|warning|error)$")
+    handlers: dict[str, HandlerSettings] = Field(
+        default_factory=dict, description="frame settings per handler name; unlisted handlers use defaults")
     tenants: list[TenantConfig] = []
 
     @field_validator("tenants")
@@ -169,6 +133,42 @@ class WorkerConfig(_Strict):
                 raise ValueError(f"tenant id {t.id!r} appears twice")
             seen.add(t.id)
         return tenants
+
+    @field_validator("handlers")
+    @classmethod
+    def _known_handlers(cls, handlers: dict[str, HandlerSettings]) -> dict[str, HandlerSettings]:
+        known = {name for flow in FLOWS for name in flow.handler_names}
+        unknown = sorted(set(handlers) - known)
+        if unknown:
+            raise ValueError(f"unknown handler(s) {unknown}; known: {sorted(known)}")
+        return handlers
+
+    def handler_settings(self, name: str) -> HandlerSettings:
+        """The frame settings of handler ``name``."""
+        return self.handlers.get(name) or HandlerSettings()
+
+
+def enabled_flows(tenant: TenantConfig) -> list[str]:
+    """Names of the flows ``tenant`` enables, in registry order."""
+    return [f.name for f in FLOWS if _enabled(getattr(tenant.flows, f.name, None))]
+
+
+def _enabled(settings: Any) -> bool:
+    return settings is not None and bool(getattr(settings, "enabled", True))
+
+
+def missing_systems(config: WorkerConfig) -> list[tuple[tuple[Any, ...], str]]:
+    """(location, message) for every enabled flow whose systems the tenant does not configure."""
+    problems = []
+    for i, tenant in enumerate(config.tenants):
+        for flow in FLOWS:
+            if not _enabled(getattr(tenant.flows, flow.name, None)):
+                continue
+            absent = [s.name for s in flow.systems if getattr(tenant.systems, s.name, None) is None]
+            if absent:
+                problems.append((("tenants", i, "flows", flow.name),
+                                 f"flow {flow.name!r} needs system(s) {', '.join(absent)} under systems:"))
+    return problems
 
 
 def load_config(path: str | Path, env: dict[str, str] | None = None) -> WorkerConfig:
@@ -195,6 +195,9 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> WorkerCo
         config = WorkerConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError("\n".join(_describe(err, path, lines) for err in exc.errors())) from None
+    problems = missing_systems(config)
+    if problems:
+        raise ConfigError("\n".join(f"{path}:{_line_of(loc, lines)}: {_dotted(loc)}: {msg}" for loc, msg in problems))
     _register_secrets(config)
     return config
 

@@ -25,13 +25,15 @@ from simulators.canvas import CanvasSimulator, ThrottleConfig
 from simulators.canvas import create_app as canvas_app
 from simulators.standards_convergence import ConvergenceReport, compare
 from worker.asgi_server import ThreadedServer
-from worker.config import ABConnectConfig, CanvasConfig, KafkaConfig, OpsConfig, TenantConfig, WorkerConfig
+from worker.config import KafkaConfig, OpsConfig, TenantConfig, WorkerConfig
+from worker.flows.standards import StandardsSettings
 from worker.logs import configure_logging
 from worker.metrics import Outcome
 from worker.pollers.abconnect_events import POLLER_NAME
 from worker.runtime import run_worker
 from worker.shutdown import StopToken, stop_on_signals
-from worker.wiring import build_components
+from worker.systems.abconnect import ABConnectConfig
+from worker.systems.canvas import CanvasConfig
 
 PARTNER, PARTNER_KEY, CANVAS_TOKEN = "demo-district", "demo-partner-key-0123456789", "demo-canvas-token-0123456789"
 CATCH_UP_SECONDS = 180.0
@@ -133,17 +135,19 @@ async def run_demo(opts: DemoOptions) -> int:
             _say(f"Canvas simulator at {canvas_server.url}; ops endpoint http://127.0.0.1:{opts.ops_port}/metrics")
             config = WorkerConfig(
                 kafka=KafkaConfig(bootstrap_servers=bootstrap), ops=OpsConfig(port=opts.ops_port),
-                tenants=[TenantConfig(
-                    id=tenant,
-                    abconnect=ABConnectConfig(base_url=f"{ab_server.url}/rest/v4.1", partner_id=PARTNER,
-                                              partner_key=SecretStr(PARTNER_KEY), poll_interval_seconds=0.5),
-                    canvas=CanvasConfig(base_url=canvas_server.url, token=SecretStr(CANVAS_TOKEN)),
+                tenants=[TenantConfig.of(
+                    tenant,
+                    systems={
+                        "abconnect": ABConnectConfig(base_url=f"{ab_server.url}/rest/v4.1", partner_id=PARTNER,
+                                                     partner_key=SecretStr(PARTNER_KEY)),
+                        "canvas": CanvasConfig(base_url=canvas_server.url, token=SecretStr(CANVAS_TOKEN)),
+                    },
+                    flows={"standards": StandardsSettings(poll_interval_seconds=0.5)},
                 )],
             )
             async with anyio.create_task_group() as tg:
                 tg.start_soon(stop_on_signals, user_stop)
-                tg.start_soon(lambda: run_worker(config, build_components(config), stop=worker_stop,
-                                                 handle_signals=False))
+                tg.start_soon(lambda: run_worker(config, stop=worker_stop, handle_signals=False))
                 tg.start_soon(_change_stream, ab, changes_stop, opts.seed, opts.change_interval)
                 report = await _watch(opts, ab, canvas, progress, user_stop, changes_stop)
                 worker_stop.set()

@@ -1,11 +1,21 @@
 """The generic handler loop a concrete handler plugs into.
 
-consume (read_committed) -> handler reads the target, writes only the difference ->
-ledger entries, dead letters and consumer offsets commit in ONE transaction per batch.
-Transient failures retry with jittered backoff and never skip an event; permanent
-failures go to ``edusync.dlq.<handler>`` with the reason, and the partition moves on.
-A crash before the commit replays the batch; handlers read the target before writing,
-so a replayed event is a no-op.
+consume (read_committed) -> one lane per partition hands the handler that partition's records,
+in order, a batch at a time -> the handler reads the target and writes only the difference ->
+ledger entries, dead letters, parked events and consumer offsets commit in ONE transaction.
+
+- Partitions run concurrently (at most ``concurrency`` at once per handler), each in order, so a
+  slow or retrying partition never holds up the others.
+- A handler is per event (``handle``) or per batch (``handle_batch``: one partition's records at
+  once, to merge reads and writes); both get the handler's ``Ledger``.
+- Failures are classified once (``worker.errors.classify``): retriable ones retry that partition
+  with backoff and never skip; rejected credentials pause it (state ``paused``, one log line a
+  minute, a retry every ``paused_retry`` seconds); ``PrerequisiteMissing`` parks the event
+  durably (``worker.deferrals``) and the partition moves on; everything else is dead-lettered to
+  ``edusync.dlq.<handler>`` with the reason.
+- Commits gather many events: every ``commit_every`` events, ``commit_interval_seconds`` after
+  the first uncommitted one, or as soon as every lane is idle. A crash before a commit replays
+  those events; handlers read the target (or the ledger) first, so a replay writes nothing.
 """
 
 from __future__ import annotations
@@ -13,70 +23,71 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol, runtime_checkable
 
 import anyio
+import anyio.abc
 import orjson
 import structlog
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.dead_letter import DeadLetter, OriginalRecord
 from schemas.envelope import CloudEvent, EnvelopeError
 from worker.backoff import Backoff
-from worker.clients.errors import PermanentUpstreamError, UpstreamError
+from worker.concurrency import task_group
+from worker.deferrals import DeferralStore, DueEvent
+from worker.errors import EdusyncError, PermanentFailure, PrerequisiteMissing, Verdict, classify
+from worker.health import Health, State
 from worker.kafka.errors import BrokerUnavailableError, require_broker
 from worker.kafka.producer import TransactionalProducer
-from worker.metrics import COMPONENT_UP, END_TO_END_LATENCY, HANDLER_EVENTS, Outcome
+from worker.ledger import Ledger, LedgerView
+from worker.metrics import (
+    COMPONENT_UP,
+    END_TO_END_LATENCY,
+    HANDLER_DEFERRED,
+    HANDLER_EVENTS,
+    HANDLER_PARTITIONS_BUSY,
+    Outcome,
+)
 from worker.shutdown import StopToken
-from worker.state_store import StateStore
 from worker.topics import dlq_topic
 
 log = structlog.get_logger(__name__)
 
-
-class PermanentFailure(Exception):
-    """Raised by a handler for an event that retrying cannot fix; it is dead-lettered."""
-
-
-class TransientFailure(Exception):
-    """Raised by a handler for a failure that may pass on retry."""
-
-
-class Ledger:
-    """A handler's view of ``edusync._ledger``: what it last wrote to each target entity.
-    Writes are staged and commit with the batch's offsets."""
-
-    def __init__(self, store: StateStore, handler: str) -> None:
-        self._store = store
-        self._prefix = f"{handler}/"
-
-    def get(self, key: str) -> Any:
-        """The entry for ``key`` (``target/entity``), or None."""
-        return self._store.get(self._prefix + key)
-
-    def put(self, key: str, value: Any) -> None:
-        """Record what was written for ``key``; ``None`` forgets it."""
-        self._store.stage(self._prefix + key, value)
-
-    def items(self, prefix: str = "") -> list[tuple[str, Any]]:
-        """Entries under ``prefix``, keys without the handler prefix."""
-        n = len(self._prefix)
-        return [(k[n:], v) for k, v in self._store.items(self._prefix + prefix)]
+# Settings of every handler's consumer (benchmarks use them for the raw baseline).
+CONSUMER_SETTINGS: dict[str, object] = {
+    "isolation_level": "read_committed",
+    "enable_auto_commit": False,
+    "auto_offset_reset": "earliest",
+    # A target can be slow; do not get thrown out of the group mid-batch.
+    "max_poll_interval_ms": 600_000,
+    "max_partition_fetch_bytes": 4 * 1024 * 1024,
+}
+PAUSED_LOG_EVERY = 60.0
+REVOKE_PATIENCE = 30.0
+Result = Outcome | BaseException
 
 
-class Handler(Protocol):
-    """Applies events from ``topics`` to a target. Returns the outcome, or raises
-    ``TransientFailure``/``TransientUpstreamError`` to retry and ``PermanentFailure``/
-    ``PermanentUpstreamError`` to dead-letter.
+class HandlerSettings(BaseModel):
+    """How the frame runs one handler (process-wide, for every tenant): ``handlers.<name>`` in the file."""
 
-    A no-op must still bring the ledger up to what the target holds: after a crash between
-    a write and its commit, the replay finds the write done and only the ledger behind."""
+    model_config = ConfigDict(extra="forbid")
 
+    concurrency: int = Field(4, ge=1, le=64, description="partitions processed at once")
+    batch_size: int = Field(500, ge=1, le=10_000, description="events of one partition handed over at once")
+    commit_every: int = Field(5000, ge=1, description="commit after this many events ...")
+    commit_interval_seconds: float = Field(1.0, gt=0, description="... or this long after the first uncommitted one")
+    max_defer_seconds: float = Field(
+        6 * 3600.0, gt=0, description="a parked event whose prerequisite never appears is dead-lettered after this")
+
+
+class _HandlerBase(Protocol):
     name: str
 
     @property
@@ -84,88 +95,127 @@ class Handler(Protocol):
         """The topics this handler consumes."""
         ...
 
+
+@runtime_checkable
+class Handler(_HandlerBase, Protocol):
+    """Applies one event to a target and returns the outcome; raises to retry, pause, park or
+    dead-letter (``worker.errors``). A no-op must still bring the ledger up to what the target
+    holds: after a crash between a write and its commit, the replay finds the write done."""
+
     async def handle(self, event: CloudEvent, ledger: Ledger) -> Outcome: ...
 
 
-@dataclass
-class _DeadLetterOut:
-    key: bytes | None
-    value: bytes
+@runtime_checkable
+class BatchHandler(_HandlerBase, Protocol):
+    """Applies the events of one partition's batch at once, in order, and returns one result per
+    event: an ``Outcome``, or the exception that event met (``PrerequisiteMissing`` parks it, a
+    permanent error dead-letters it, a retriable one stops the batch there to be retried). An
+    exception raised for the whole batch retries or pauses it, or, if permanent, has the events
+    handled one at a time. A handler that parks an event must also park later events of the same
+    subject in the batch (return ``PrerequisiteMissing`` for them)."""
+
+    async def handle_batch(self, events: Sequence[CloudEvent], ledger: Ledger) -> Sequence[Result]: ...
+
+
+AnyHandler = Handler | BatchHandler
+
+
+@dataclass(frozen=True)
+class _Behind:
+    """An event parked behind an earlier parked event of the same subject."""
+
+    head: str
 
 
 @dataclass
-class _Progress:
-    """What a handler has done since its last commit."""
+class _Pending:
+    """What the handler has done since its last commit."""
 
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
-    dead: list[_DeadLetterOut] = field(default_factory=list)
+    dead: list[tuple[bytes, bytes]] = field(default_factory=list)
     applied_times: list[datetime] = field(default_factory=list)
-    tally: dict[Outcome, int] = field(default_factory=dict)
+    tally: Counter[Outcome] = field(default_factory=Counter)
     count: int = 0
-    started: float = field(default_factory=time.monotonic)
-
-    def done(self, rec: ConsumerRecord[bytes, bytes], outcome: Outcome, event_time: datetime | None) -> None:
-        """Record one processed event; its offset commits with the next transaction."""
-        self.offsets[TopicPartition(rec.topic, rec.partition)] = rec.offset + 1
-        self.tally[outcome] = self.tally.get(outcome, 0) + 1
-        if outcome is Outcome.APPLIED and event_time is not None:
-            self.applied_times.append(event_time)
-        self.count += 1
+    since: float = field(default_factory=time.monotonic)
 
     def age(self) -> float:
-        """Seconds since this progress began."""
-        return time.monotonic() - self.started
+        """Seconds since the first uncommitted result."""
+        return time.monotonic() - self.since
 
 
-def _classify(exc: BaseException) -> str:
-    """'transient' or 'permanent' for an exception raised while handling."""
-    if isinstance(exc, PermanentFailure | PermanentUpstreamError | ValidationError | EnvelopeError):
-        return "permanent"
-    if isinstance(exc, TransientFailure | UpstreamError | TimeoutError | ConnectionError):
-        return "transient"
-    return "permanent"  # a bug: dead-letter it with the traceback rather than block the partition
+@dataclass
+class _Lane:
+    """One assigned partition: records fetched and not yet handed to the handler."""
+
+    tp: TopicPartition
+    buffer: list[ConsumerRecord[bytes, bytes]] = field(default_factory=list)
+    wake: anyio.Event = field(default_factory=anyio.Event)
+    busy: bool = False
+    closed: bool = False
+    fetch_paused: bool = False
+    finished: anyio.Event = field(default_factory=anyio.Event)
+
+    def close(self) -> None:
+        """Stop after the chunk in hand; drop what is buffered (the next owner re-reads it)."""
+        self.closed = True
+        self.buffer.clear()
+        self.wake.set()
 
 
 class HandlerRunner:
     """Consumes a handler's topics in a consumer group and applies each event once."""
 
     def __init__(
-        self, handler: Handler, *, bootstrap: str, producer: TransactionalProducer,
-        ledger_store: StateStore, backoff: Backoff | None = None, max_records: int = 500,
-        group_id: str | None = None, broker_patience: float = 60.0, commit_every: int = 500,
-        commit_seconds: float = 5.0,
+        self, handler: AnyHandler, *, bootstrap: str, producer: TransactionalProducer, view: LedgerView,
+        settings: HandlerSettings | None = None, group_id: str | None = None, broker_patience: float = 60.0,
+        backoff: Backoff | None = None, health: Health | None = None, paused_retry: float = 60.0,
     ) -> None:
         self.handler = handler
         self.bootstrap = bootstrap
         self.producer = producer
-        self.ledger_store = ledger_store
-        self.ledger = Ledger(ledger_store, handler.name)
+        self.view = view
+        self.settings = settings or HandlerSettings()
+        self.ledger = Ledger(view, handler.name)
+        self.deferrals = DeferralStore(bootstrap, handler.name, self.settings.max_defer_seconds)
         self.backoff = backoff or Backoff(base=0.2, cap=30.0)
-        self.max_records = max_records
-        self.commit_every = commit_every
-        self.commit_seconds = commit_seconds
+        self.health = health or Health()
+        self.paused_retry = paused_retry
         self.group_id = group_id or group_id_for(handler.name)
         self.broker_patience = broker_patience
         self.dlq = dlq_topic(handler.name)
+        self.component = f"handler:{handler.name}"
         self.started = anyio.Event()
+        self._batch_handler = handler if isinstance(handler, BatchHandler) else None
+        self._event_handler = handler if isinstance(handler, Handler) else None
+        if self._batch_handler is None and self._event_handler is None:
+            raise TypeError(f"{handler!r} has neither handle() nor handle_batch()")
+        self._limiter = anyio.CapacityLimiter(self.settings.concurrency)
+        self._lanes: dict[TopicPartition, _Lane] = {}
+        self._pending = _Pending()
+        self._commit_lock = anyio.Lock()
+        self._commit_wake = anyio.Event()
+        self._deferral_wake = anyio.Event()
+        self._paused: set[str] = set()
+        self._paused_logged = 0.0
+        self._consumer: AIOKafkaConsumer | None = None
+        self._lane_group: anyio.abc.TaskGroup | None = None
+        self._stop = StopToken()
 
-    def _consumer(self) -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(
-            *self.handler.topics,
-            bootstrap_servers=self.bootstrap,
-            group_id=self.group_id,
-            isolation_level="read_committed",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            # A target can be slow; do not get thrown out of the group mid-batch.
-            max_poll_interval_ms=600_000,
-            client_id=f"edusync-{self.handler.name}",
-        )
+    # -- the loop -----------------------------------------------------------------------------
+
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.group_id,
+                                client_id=f"edusync-{self.handler.name}", **CONSUMER_SETTINGS)
 
     async def run(self, stop: StopToken, *, until_caught_up: bool = False) -> None:
-        """Consume until ``stop``; the in-flight event finishes and its batch commits first.
+        """Consume until ``stop``; lanes finish the batch in hand and everything done commits first.
         With ``until_caught_up`` it also returns once every assigned partition is read to its end."""
-        consumer = self._consumer()
+        self._stop = stop
+        await self.deferrals.restore()
+        HANDLER_DEFERRED.labels(self.handler.name).set(len(self.deferrals))
+        self.view.subscribe(self._ledger_changed)
+        consumer = self._consumer = self._new_consumer()
+        consumer.subscribe(list(self.handler.topics), listener=_Rebalance(self))
         # start() waits forever for a broker that is not there; joining a group can take
         # several seconds even when it is, hence the floor.
         start_patience = max(30.0, self.broker_patience)
@@ -177,108 +227,392 @@ class HandlerRunner:
             raise BrokerUnavailableError(
                 f"Kafka broker {self.bootstrap} unreachable: consumer group not joined in {start_patience:.0f}s"
             ) from exc
-        component = f"handler:{self.handler.name}"
-        COMPONENT_UP.labels(component).set(1)
+        self._set_state()
         self.started.set()
-        last_contact = time.monotonic()
         try:
-            while not stop.stopping:
-                batch = {}
-                # getmany can block while the group has no coordinator (broker gone), so bound it.
-                with anyio.move_on_after(5):
-                    batch = await consumer.getmany(timeout_ms=500, max_records=self.max_records)
-                if batch:
-                    last_contact = time.monotonic()
-                    await self._process_batch(batch, stop)
-                elif until_caught_up and await _caught_up(consumer):
-                    return
-                elif time.monotonic() - last_contact > 10:
-                    await self._check_broker(consumer)
-                    last_contact = time.monotonic()
+            async with task_group() as background:
+                background.start_soon(self._commit_loop)
+                background.start_soon(self._deferral_loop, stop)
+                async with task_group() as lanes:
+                    self._lane_group = lanes
+                    await self._fetch_loop(consumer, stop, until_caught_up)
+                    for lane in list(self._lanes.values()):
+                        lane.close()
+                background.cancel_scope.cancel()
+            with anyio.CancelScope(shield=True):
+                await self._commit()
         finally:
-            COMPONENT_UP.labels(component).set(0)
+            self.view.unsubscribe(self._ledger_changed)
+            COMPONENT_UP.labels(self.component).set(0)
+            HANDLER_PARTITIONS_BUSY.labels(self.handler.name).set(0)
             await _stop_quietly(consumer)
 
-    async def _check_broker(self, consumer: AIOKafkaConsumer) -> None:
-        """An idle consumer cannot tell a quiet topic from a dead broker; ask for metadata."""
-        await require_broker(consumer, self.bootstrap, self.broker_patience)
+    async def _fetch_loop(self, consumer: AIOKafkaConsumer, stop: StopToken, until_caught_up: bool) -> None:
+        high_water = 4 * self.settings.batch_size
+        last_contact = time.monotonic()
+        while not stop.stopping:
+            batch = {}
+            # getmany can block while the group has no coordinator (broker gone), so bound it.
+            with anyio.move_on_after(5):
+                batch = await consumer.getmany(timeout_ms=200, max_records=4 * self.settings.batch_size)
+            if batch:
+                last_contact = time.monotonic()
+                for tp, records in batch.items():
+                    lane = self._lanes.get(tp) or self._open_lane(tp)
+                    lane.buffer.extend(records)
+                    lane.wake.set()
+                    if len(lane.buffer) >= high_water and not lane.fetch_paused:
+                        consumer.pause(tp)  # back-pressure: this partition's lane is behind
+                        lane.fetch_paused = True
+            elif until_caught_up and self._idle() and await _caught_up(consumer):
+                return
+            elif time.monotonic() - last_contact > 10:
+                # An idle consumer cannot tell a quiet topic from a dead broker; ask for metadata.
+                await require_broker(consumer, self.bootstrap, self.broker_patience)
+                last_contact = time.monotonic()
 
-    async def _process_batch(
-        self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]], stop: StopToken
-    ) -> None:
-        """Process a fetched batch, committing every ``commit_every`` events or ``commit_seconds``:
-        a fast target commits once per fetch (each transaction costs milliseconds, bench/frames),
-        a slow one still commits every few seconds and never nears the group's poll interval."""
-        progress = _Progress()
-        for records in batch.values():
-            for rec in records:
-                result = await self._process_one(rec, stop, progress.dead)
-                if result is None:  # stop requested while retrying: leave it for the next run
-                    break
-                progress.done(rec, *result)
-                if progress.count >= self.commit_every or progress.age() >= self.commit_seconds:
-                    await self._commit(progress)
-                    progress = _Progress()
-                if stop.stopping:
-                    break
-            if stop.stopping:
-                break
-        await self._commit(progress)
+    def _open_lane(self, tp: TopicPartition) -> _Lane:
+        lane = self._lanes[tp] = _Lane(tp)
+        assert self._lane_group is not None
+        self._lane_group.start_soon(self._lane_loop, lane)
+        return lane
 
-    async def _commit(self, progress: _Progress) -> None:
-        """Ledger entries, dead letters and offsets in one transaction; then the metrics."""
-        if not progress.offsets:
-            return
-        async with self.producer.transaction() as txn:
-            await self.ledger_store.flush(txn)
-            for d in progress.dead:
-                await txn.send(self.dlq, d.key or b"", d.value)
-            await txn.send_offsets(progress.offsets, self.group_id)
-        now = datetime.now(UTC)
-        for outcome, n in progress.tally.items():
-            HANDLER_EVENTS.labels(self.handler.name, outcome.value).inc(n)
-        for t in progress.applied_times:
-            END_TO_END_LATENCY.labels(self.handler.name).observe(max(0.0, (now - t).total_seconds()))
+    async def _lane_loop(self, lane: _Lane) -> None:
+        try:
+            await self._lane_work(lane)
+        finally:
+            lane.finished.set()
 
-    async def _process_one(
-        self, rec: ConsumerRecord[bytes, bytes], stop: StopToken, dead: list[_DeadLetterOut]
-    ) -> tuple[Outcome, datetime | None] | None:
-        attempts = 0
-        event: CloudEvent | None = None
-        while True:
-            attempts += 1
+    async def _lane_work(self, lane: _Lane) -> None:
+        size = self.settings.batch_size
+        while not (lane.closed or self._stop.stopping):
+            if not lane.buffer:
+                lane.wake = anyio.Event()
+                await lane.wake.wait()
+                continue
+            records = lane.buffer[:size]
+            del lane.buffer[:size]
+            if lane.fetch_paused and len(lane.buffer) < size and self._consumer is not None:
+                self._consumer.resume(lane.tp)
+                lane.fetch_paused = False
+            lane.busy = True
             try:
-                event = CloudEvent.from_bytes(rec.value)
-                return await self.handler.handle(event, self.ledger), event.time
-            except Exception as exc:  # classified below; nothing escapes unhandled
-                if _classify(exc) == "permanent":
-                    dead.append(self._dead_letter(rec, event, exc, attempts))
-                    return Outcome.DEAD_LETTERED, None
-                HANDLER_EVENTS.labels(self.handler.name, Outcome.RETRIED.value).inc()
-                delay = self.backoff.delay(attempts - 1)
-                log.warning("transient failure; will retry", handler=self.handler.name,
-                            subject=event.subject if event else None, attempt=attempts,
-                            error=str(exc), retry_in=round(delay, 2))
-                if await stop.sleep(delay):
-                    return None
+                await self._process(lane, records)
+            finally:
+                lane.busy = False
+                self._commit_wake.set()
 
-    def _dead_letter(
-        self, rec: ConsumerRecord[bytes, bytes], event: CloudEvent | None, exc: BaseException,
-        attempts: int,
-    ) -> _DeadLetterOut:
+    # -- one partition's records ----------------------------------------------------------------
+
+    async def _process(self, lane: _Lane, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        """Hand ``records`` to the handler in order until each has a result; retry or pause on the way."""
+        tp = lane.tp
+        lane_key = f"{tp.topic}[{tp.partition}]"
+        todo = records
+        attempts = 0
+        while todo and not lane.closed:
+            attempts += 1
+            done, interruption = await self._attempt(todo)
+            self._record(tp, done, attempts)
+            todo = todo[len(done):]
+            if interruption is None:
+                self._resumed(lane_key)
+                return
+            if not await self._wait_out(lane_key, interruption, attempts, todo[0]):
+                return  # stop requested: the rest is read again by the next run
+
+    async def _attempt(
+        self, records: list[ConsumerRecord[bytes, bytes]],
+    ) -> tuple[list[tuple[ConsumerRecord[bytes, bytes], CloudEvent | None, Result | _Behind]], BaseException | None]:
+        """One pass of the handler over ``records``: results for a prefix, and what interrupted it."""
+        items: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent | None, Result | _Behind | None]] = []
+        parked = bool(len(self.deferrals))
+        for rec in records:
+            try:
+                parsed = CloudEvent.from_bytes(rec.value)
+            except EnvelopeError as exc:
+                items.append((rec, None, exc))
+                continue
+            head = self.deferrals.blocks(parsed.subject) if parked else None
+            items.append((rec, parsed, _Behind(head) if head else None))
+        events = [e for _, e, preset in items if preset is None and e is not None]
+        results = await self._apply(events) if events else []
+        done: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent | None, Result | _Behind]] = []
+        given = iter(results)
+        for rec, event, preset in items:
+            if preset is not None:
+                done.append((rec, event, preset))
+                continue
+            result = next(given, None)
+            if result is None:
+                return done, RuntimeError("handler returned fewer results than events")
+            if isinstance(result, BaseException) and classify(result) in (Verdict.RETRY, Verdict.PAUSE):
+                return done, result
+            done.append((rec, event, result))
+        return done, None
+
+    async def _apply(self, events: Sequence[CloudEvent]) -> list[Result]:
+        """The handler's results for ``events`` (a prefix, ending in the error that stopped it)."""
+        async with self._limiter:
+            HANDLER_PARTITIONS_BUSY.labels(self.handler.name).set(self._limiter.borrowed_tokens)
+            try:
+                if self._batch_handler is not None:
+                    return await self._apply_batch(self._batch_handler, events)
+                assert self._event_handler is not None
+                return await self._apply_each(self._event_handler, events)
+            finally:
+                HANDLER_PARTITIONS_BUSY.labels(self.handler.name).set(self._limiter.borrowed_tokens - 1)
+
+    async def _apply_batch(self, handler: BatchHandler, events: Sequence[CloudEvent]) -> list[Result]:
+        try:
+            results = list(await handler.handle_batch(events, self.ledger))
+        except Exception as exc:  # classified below; nothing escapes unhandled
+            if classify(exc) in (Verdict.RETRY, Verdict.PAUSE) or len(events) == 1:
+                return [exc]
+            # A permanent failure of the whole batch: find the event that causes it.
+            out: list[Result] = []
+            for event in events:
+                one = await self._apply_batch(handler, [event])
+                out.extend(one)
+                if isinstance(one[0], BaseException) and classify(one[0]) in (Verdict.RETRY, Verdict.PAUSE):
+                    break
+            return out
+        if len(results) != len(events):
+            return [RuntimeError(f"{handler.name}.handle_batch returned {len(results)} results for "
+                                 f"{len(events)} events")] * len(events)
+        return results
+
+    async def _apply_each(self, handler: Handler, events: Sequence[CloudEvent]) -> list[Result]:
+        out: list[Result] = []
+        parked: set[str] = set()
+        for event in events:
+            if event.subject in parked:
+                out.append(PrerequisiteMissing(f"behind an earlier parked event of {event.subject}"))
+                continue
+            try:
+                out.append(await handler.handle(event, self.ledger))
+            except Exception as exc:  # classified by the caller; nothing escapes unhandled
+                verdict = classify(exc)
+                out.append(exc)
+                if verdict in (Verdict.RETRY, Verdict.PAUSE):
+                    break
+                if verdict is Verdict.DEFER:
+                    parked.add(event.subject)
+        return out
+
+    def _record(
+        self, tp: TopicPartition,
+        done: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent | None, Result | _Behind]], attempts: int,
+    ) -> None:
+        pending = self._pending
+        for rec, event, result in done:
+            if isinstance(result, Outcome):
+                pending.tally[result] += 1
+                if result is Outcome.APPLIED and event is not None:
+                    pending.applied_times.append(event.time)
+            elif event is not None and isinstance(result, PrerequisiteMissing | _Behind):
+                reason = result.reason if isinstance(result, PrerequisiteMissing) else f"behind {result.head}"
+                waits = result.waits_for if isinstance(result, PrerequisiteMissing) else None
+                self.deferrals.park(_original(rec), event.subject, reason, waits)
+                pending.tally[Outcome.DEFERRED] += 1
+            else:
+                assert isinstance(result, BaseException)
+                self._dead_letter(_original(rec), event, result, attempts)
+            pending.offsets[tp] = rec.offset + 1
+            pending.count += 1
+        if done:
+            HANDLER_DEFERRED.labels(self.handler.name).set(len(self.deferrals))
+            self._commit_wake.set()
+
+    async def _wait_out(self, lane_key: str, error: BaseException, attempts: int,
+                        rec: ConsumerRecord[bytes, bytes] | None) -> bool:
+        """Sleep before the next attempt; False if a stop request came meanwhile."""
+        if classify(error) is Verdict.PAUSE:
+            self._paused.add(lane_key)
+            self._set_state(str(error))
+            if time.monotonic() - self._paused_logged >= PAUSED_LOG_EVERY:
+                self._paused_logged = time.monotonic()
+                log.error("handler paused: credentials rejected; retrying on a slow schedule",
+                          handler=self.handler.name, lane=lane_key, error=str(error), retry_every=self.paused_retry)
+            return not await self._stop.sleep(self.paused_retry)
+        HANDLER_EVENTS.labels(self.handler.name, Outcome.RETRIED.value).inc()
+        delay = self.backoff.delay(attempts - 1)
+        log.warning("transient failure; will retry", handler=self.handler.name, lane=lane_key,
+                    key=rec.key.decode("utf-8", "replace") if rec is not None and rec.key else None,
+                    attempt=attempts, error=str(error) or type(error).__name__, retry_in=round(delay, 2))
+        return not await self._stop.sleep(delay)
+
+    def _resumed(self, lane_key: str) -> None:
+        if lane_key in self._paused:
+            self._paused.discard(lane_key)
+            log.info("handler resumed: credentials accepted again", handler=self.handler.name, lane=lane_key)
+            self._set_state()
+
+    def _set_state(self, reason: str | None = None) -> None:
+        if self._paused:
+            self.health.set(self.component, State.PAUSED, reason or "credentials rejected")
+            COMPONENT_UP.labels(self.component).set(0)
+        else:
+            self.health.set(self.component, State.READY)
+            COMPONENT_UP.labels(self.component).set(1)
+
+    def _dead_letter(self, original: OriginalRecord, event: CloudEvent | None, exc: BaseException,
+                     attempts: int) -> None:
         reason = f"{type(exc).__name__}: {exc}"
-        if not isinstance(exc, PermanentFailure | UpstreamError | ValidationError | EnvelopeError):
-            reason += "\n" + "".join(traceback.format_exception(exc)[-3:])
-        log.error("dead-lettered", handler=self.handler.name, topic=rec.topic, partition=rec.partition,
-                  offset=rec.offset, reason=reason.splitlines()[0], attempts=attempts)
+        if not isinstance(exc, EdusyncError | ValidationError | EnvelopeError):
+            reason += "\n" + "".join(traceback.format_exception(exc)[-3:])  # a bug: keep where it happened
+        log.error("dead-lettered", handler=self.handler.name, topic=original.topic, partition=original.partition,
+                  offset=original.offset, reason=reason.splitlines()[0], attempts=attempts)
         letter = DeadLetter(
-            handler=self.handler.name, reason=reason, error_type=type(exc).__name__,
-            attempts=attempts, failed_at=datetime.now(UTC), event_id=event.id if event else None,
-            original=OriginalRecord.from_bytes(
-                rec.topic, rec.partition, rec.offset, rec.key, rec.value, rec.headers
-            ),
+            handler=self.handler.name, reason=reason, error_type=type(exc).__name__, attempts=attempts,
+            failed_at=datetime.now(UTC), event_id=event.id if event else None, original=original,
         )
-        return _DeadLetterOut(rec.key, orjson.dumps(letter.model_dump(mode="json")))
+        self._pending.dead.append(((original.key or "").encode(), orjson.dumps(letter.model_dump(mode="json"))))
+        self._pending.tally[Outcome.DEAD_LETTERED] += 1
+
+    # -- parked events ------------------------------------------------------------------------
+
+    def _ledger_changed(self, key: str) -> None:
+        if self.deferrals.ledger_changed(key):
+            self._deferral_wake.set()
+
+    async def _deferral_loop(self, stop: StopToken) -> None:
+        """Retry parked events when due, head of each subject first."""
+        attempts = 0
+        while not stop.stopping:
+            due = self.deferrals.due(self.settings.batch_size)
+            if not due:
+                upcoming = self.deferrals.next_due()
+                wait = 1.0 if upcoming is None else min(1.0, max(0.02, upcoming - time.time()))
+                self._deferral_wake = anyio.Event()
+                with anyio.move_on_after(wait):
+                    await self._deferral_wake.wait()
+                continue
+            interruption = await self._retry_parked(due)
+            if interruption is None:
+                attempts = 0
+                self._resumed("parked")
+                continue
+            attempts += 1
+            if not await self._wait_out("parked", interruption, attempts, None):
+                return
+
+    async def _retry_parked(self, due: list[DueEvent]) -> BaseException | None:
+        ready: list[tuple[DueEvent, CloudEvent]] = []
+        for item in due:
+            try:
+                ready.append((item, CloudEvent.from_bytes(item.entry.original.value_bytes())))
+            except EnvelopeError as exc:
+                self._dead_letter(item.entry.original, None, exc, item.entry.attempts)
+                self.deferrals.resolve(item.key)
+        results = await self._apply([event for _, event in ready]) if ready else []
+        interruption: BaseException | None = None
+        for (item, event), result in zip(ready, results, strict=False):
+            if isinstance(result, Outcome):
+                self._pending.tally[result] += 1
+                if result is Outcome.APPLIED:
+                    self._pending.applied_times.append(event.time)
+                self.deferrals.resolve(item.key)
+            elif isinstance(result, PrerequisiteMissing):
+                if self.deferrals.expired(item.entry):
+                    never = PermanentFailure(f"prerequisite never appeared: {result.reason}")
+                    self._dead_letter(item.entry.original, event, never, item.entry.attempts + 1)
+                    self.deferrals.resolve(item.key)
+                else:
+                    self.deferrals.again(item.key, result.reason, result.waits_for)
+            elif classify(result) in (Verdict.RETRY, Verdict.PAUSE):
+                interruption = result
+                break
+            else:
+                self._dead_letter(item.entry.original, event, result, item.entry.attempts + 1)
+                self.deferrals.resolve(item.key)
+        HANDLER_DEFERRED.labels(self.handler.name).set(len(self.deferrals))
+        self._commit_wake.set()
+        return interruption
+
+    # -- committing ---------------------------------------------------------------------------
+
+    def _has_work(self) -> bool:
+        p = self._pending
+        return bool(p.offsets or p.dead or p.tally or self.ledger.dirty or self.deferrals.store.dirty)
+
+    def _idle(self) -> bool:
+        return all(not lane.busy and not lane.buffer for lane in self._lanes.values())
+
+    async def _commit_loop(self) -> None:
+        interval = self.settings.commit_interval_seconds
+        while True:
+            if self._has_work() and (
+                self._pending.count >= self.settings.commit_every or self._pending.age() >= interval or self._idle()
+            ):
+                with anyio.CancelScope(shield=True):
+                    await self._commit()
+                continue
+            self._commit_wake = anyio.Event()
+            wait = max(0.0, interval - self._pending.age()) if self._has_work() else interval
+            with anyio.move_on_after(wait):
+                await self._commit_wake.wait()
+
+    async def _commit(self) -> None:
+        """Ledger entries, parked events, dead letters and offsets in one transaction; then metrics."""
+        async with self._commit_lock:
+            if not self._has_work():
+                self._pending = _Pending()
+                return
+            pending, self._pending = self._pending, _Pending()
+            try:
+                async with self.producer.transaction() as txn:
+                    keys = await self.ledger.flush(txn)
+                    await self.deferrals.store.flush(txn)
+                    for key, value in pending.dead:
+                        await txn.send(self.dlq, key, value)
+                    await txn.send_offsets(pending.offsets, self.group_id)
+            except BaseException:
+                # Nothing of it is durable: memory must not claim otherwise (the component restarts).
+                self.ledger.rollback()
+                raise
+            self.ledger.committed(keys)
+        name = self.handler.name
+        for outcome, n in pending.tally.items():
+            HANDLER_EVENTS.labels(name, outcome.value).inc(n)
+        if pending.applied_times:
+            now = datetime.now(UTC)
+            observe = END_TO_END_LATENCY.labels(name).observe
+            for t in pending.applied_times:
+                observe(max(0.0, (now - t).total_seconds()))
+
+    async def revoke(self, partitions: set[TopicPartition]) -> None:
+        """The group takes ``partitions`` away: finish their batches in hand, commit, forget them."""
+        lanes = [self._lanes.pop(tp) for tp in partitions if tp in self._lanes]
+        for lane in lanes:
+            lane.close()
+        with anyio.move_on_after(REVOKE_PATIENCE):
+            for lane in lanes:
+                await lane.finished.wait()
+        with anyio.CancelScope(shield=True):
+            await self._commit()
+        changed = getattr(self.handler, "partitions_changed", None)
+        if changed is not None:
+            changed()
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Commits what revoked partitions finished before the group hands them to another member."""
+
+    def __init__(self, runner: HandlerRunner) -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.runner.revoke(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        changed = getattr(self.runner.handler, "partitions_changed", None)
+        if changed is not None:
+            changed()  # e.g. forget what was verified: another member may have written meanwhile
+
+
+def _original(rec: ConsumerRecord[bytes, bytes]) -> OriginalRecord:
+    return OriginalRecord.from_bytes(rec.topic, rec.partition, rec.offset, rec.key, rec.value, rec.headers)
 
 
 async def _caught_up(consumer: AIOKafkaConsumer) -> bool:

@@ -1,8 +1,12 @@
-"""Readiness of the worker's components, for /readyz and /healthz."""
+"""Readiness of the worker's components, for /readyz and /healthz, with the reason for each state."""
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from enum import StrEnum
+
+from worker.metrics import COMPONENT_PAUSED
 
 
 class State(StrEnum):
@@ -10,26 +14,50 @@ class State(StrEnum):
 
     STARTING = "starting"
     READY = "ready"
+    PAUSED = "paused"  # credentials or scope rejected: waiting, retrying on a slow schedule
+    DEGRADED = "degraded"  # running, but its recent attempts failed
     RESTARTING = "restarting"
     STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class Status:
+    """One component's state, why it is there, and since when (Unix time)."""
+
+    state: State
+    reason: str | None
+    since: float
 
 
 class Health:
     """Components report their state here; the ops endpoint reads it."""
 
     def __init__(self) -> None:
-        self.components: dict[str, State] = {}
+        self.components: dict[str, Status] = {}
         self.kafka_ready = False
 
-    def set(self, component: str, state: State) -> None:
-        """Record a component's state."""
-        self.components[component] = state
+    def set(self, component: str, state: State, reason: str | None = None) -> None:
+        """Record a component's state (and the reason, for any state but ready)."""
+        current = self.components.get(component)
+        if current is None or current.state is not state or current.reason != reason:
+            self.components[component] = Status(state, reason if state is not State.READY else None, time.time())
+        COMPONENT_PAUSED.labels(component).set(1 if state is State.PAUSED else 0)
+
+    def state(self, component: str) -> State | None:
+        """The current state of ``component``, if it reported one."""
+        status = self.components.get(component)
+        return status.state if status else None
 
     def ready(self) -> bool:
-        """Kafka is reachable and every component is running."""
-        return self.kafka_ready and all(s is State.READY for s in self.components.values())
+        """Kafka is reachable and every component is running normally."""
+        return self.kafka_ready and all(s.state is State.READY for s in self.components.values())
 
     def report(self) -> dict[str, object]:
         """A JSON-able summary."""
-        return {"ready": self.ready(), "kafka": self.kafka_ready,
-                "components": {k: v.value for k, v in sorted(self.components.items())}}
+        components: dict[str, object] = {}
+        for name, status in sorted(self.components.items()):
+            entry: dict[str, object] = {"state": status.state.value, "since": round(status.since, 3)}
+            if status.reason:
+                entry["reason"] = status.reason
+            components[name] = entry
+        return {"ready": self.ready(), "kafka": self.kafka_ready, "components": components}

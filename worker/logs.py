@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -21,6 +22,35 @@ def _render(_: Any, __: str, event: MutableMapping[str, Any]) -> str:
     return orjson.dumps(event, default=str).decode()
 
 
+class RepeatLimiter(logging.Filter):
+    """Lets a library's repeated message through once per ``window`` seconds and says how many
+    copies it held back. During a broker outage aiokafka logs the same connection error hundreds
+    of times a second; an on-call engineer needs one line and a count, not a flood."""
+
+    def __init__(self, prefixes: tuple[str, ...], window: float = 10.0) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+        self.window = window
+        self._seen: dict[tuple[str, int, str], list[float]] = {}  # key -> [since, held back]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for a repeat inside the window; the first line after it carries the count."""
+        if not record.name.startswith(self.prefixes):
+            return True
+        key = (record.name, record.levelno, str(record.msg))
+        now = time.monotonic()
+        seen = self._seen.get(key)
+        if seen is not None and now - seen[0] < self.window:
+            seen[1] += 1
+            return False
+        if seen is not None and seen[1]:
+            record.msg = f"{record.msg} (repeated {int(seen[1])} more times in {self.window:.0f}s)"
+        self._seen[key] = [now, 0]
+        if len(self._seen) > 1000:  # messages with ids in them: forget the oldest
+            self._seen.pop(next(iter(self._seen)))
+        return True
+
+
 def configure_logging(level: str = "info", stream: Any = None) -> None:
     """Send every log line, ours and libraries', to ``stream`` (stderr) as one JSON object."""
     shared: list[Any] = [
@@ -34,6 +64,7 @@ def configure_logging(level: str = "info", stream: Any = None) -> None:
         foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, _redact_processor, _render],
     ))
+    handler.addFilter(RepeatLimiter(("aiokafka", "kafka")))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

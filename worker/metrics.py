@@ -22,6 +22,7 @@ class Outcome(StrEnum):
     ECHO = "echo"
     SKIPPED = "skipped"
     RETRIED = "retried"
+    DEFERRED = "deferred"
     DEAD_LETTERED = "dead_lettered"
 
 
@@ -76,4 +77,19 @@ COMPONENT_UP = Gauge(
     "edusync_component_up",
     "1 while a poller or handler loop is running and healthy, else 0.",
     ["component"],
+)
+COMPONENT_PAUSED = Gauge(
+    "edusync_component_paused",
+    "1 while a poller or handler is paused because an upstream rejected its credentials or scope.",
+    ["component"],
+)
+HANDLER_DEFERRED = Gauge(
+    "edusync_handler_deferred_events",
+    "Events a handler has parked until their prerequisite appears in the target.",
+    ["handler"],
+)
+HANDLER_PARTITIONS_BUSY = Gauge(
+    "edusync_handler_partitions_busy",
+    "Partitions a handler is working on right now (bounded by its concurrency).",
+    ["handler"],
 )

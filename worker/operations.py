@@ -15,23 +15,24 @@ from worker.kafka.reader import committed_batches, topic_partitions
 from worker.poller_frame import cursor_key
 from worker.state_store import StateStore
 from worker.topics import CURSORS, dlq_topic
-from worker.wiring import build_handlers_and_pollers
+from worker.wiring import build_wiring
 
 
 async def status(config: WorkerConfig) -> dict[str, Any]:
     """Each poller's cursor and each handler's backlog (records not yet committed by its group)."""
     bootstrap = config.kafka.bootstrap_servers
-    handlers, pollers = build_handlers_and_pollers(config)
+    wiring = build_wiring(config)
+    await wiring.clients.aclose()  # status reads Kafka only
     cursors = StateStore(bootstrap, CURSORS)
     await cursors.restore()
     report: dict[str, Any] = {
         "pollers": {
             f"{s.poller.tenant}/{s.poller.name}": cursors.get(cursor_key(s.poller.tenant, s.poller.name))
-            for s in pollers
+            for s in wiring.pollers
         },
         "handlers": {},
     }
-    for handler in handlers:
+    for handler in wiring.handlers:
         group = group_id_for(handler.name, config.kafka.consumer_group_prefix)
         report["handlers"][handler.name] = {
             "group": group,

@@ -13,17 +13,26 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import anyio
 import structlog
 
 from schemas.envelope import CloudEvent
 from worker.backoff import Backoff
-from worker.clients.errors import UpstreamError
+from worker.clients.errors import ThrottledError
+from worker.concurrency import task_group
+from worker.errors import EdusyncError, Verdict, classify
+from worker.health import Health, State
 from worker.kafka.producer import TransactionalProducer
 from worker.metrics import COMPONENT_UP, CURSOR_LAG, EVENTS_PUBLISHED, POLL_DURATION, POLL_ERRORS
 from worker.shutdown import StopToken
 from worker.state_store import StateStore
 
 log = structlog.get_logger(__name__)
+
+# Consecutive failed polls after which the component reports itself degraded (/readyz false).
+DEGRADED_AFTER = 3
+PAUSED_LOG_EVERY = 60.0
+PUBLISH_DEADLINE = 120.0
 
 
 @dataclass(frozen=True)
@@ -57,12 +66,24 @@ class PollResult:
 
 class Poller(Protocol):
     """A change signal of one tenant. ``poll`` must not have side effects beyond reading
-    upstream: everything it wants kept goes into the returned ``PollResult``."""
+    upstream: everything it wants kept goes into the returned ``PollResult``. It may be
+    cancelled at any await (a stop request, its deadline)."""
 
     name: str
     tenant: str
 
     async def poll(self, cursor: Any) -> PollResult: ...
+
+
+@dataclass(frozen=True)
+class PollerSpec:
+    """A poller with its schedule: interval, whether it may stretch it while idle, and the
+    deadline of one poll (fetching its pages; the commit has its own)."""
+
+    poller: Poller
+    interval: float
+    idle_backoff: bool = False
+    deadline: float = 300.0
 
 
 def idle_interval(interval: float, quiet_polls: int) -> float:
@@ -78,31 +99,52 @@ def cursor_key(tenant: str, poller: str) -> str:
 
 
 class PollerRunner:
-    """Runs one ``Poller`` until stopped, committing events and cursor atomically."""
+    """Runs one ``Poller`` until stopped, committing events and cursor atomically.
+
+    A stop request cancels a poll in flight at once (a poll has no side effects); a commit in
+    progress is finished first. Rejected credentials pause the poller: state ``paused`` with
+    the reason, one log line a minute, another try every ``paused_retry`` seconds.
+    """
 
     def __init__(
         self, poller: Poller, producer: TransactionalProducer, cursors: StateStore, *,
         interval: float = 5.0, backoff: Backoff | None = None, idle_backoff: bool = False,
+        deadline: float = 300.0, health: Health | None = None, paused_retry: float = 60.0,
     ) -> None:
         self.poller = poller
         self.producer = producer
         self.cursors = cursors
         self.interval = interval
         self.idle_backoff = idle_backoff
+        self.deadline = deadline
         self.backoff = backoff or Backoff(base=0.5, cap=60.0)
+        self.health = health or Health()
+        self.paused_retry = paused_retry
         self.key = cursor_key(poller.tenant, poller.name)
+        self.component = f"poller:{self.key}"
         self._labels = (poller.tenant, poller.name)
 
     async def run_once(self) -> PollResult:
-        """One poll and its transaction. Upstream errors propagate with nothing published."""
+        """One poll within its deadline, then its transaction. Upstream errors propagate with
+        nothing published; a poll over its deadline raises ``TimeoutError``."""
         started = time.monotonic()
-        result = await self.poller.poll(self.cursors.get(self.key))
+        with anyio.fail_after(self.deadline):
+            result = await self.poller.poll(self.cursors.get(self.key))
+        # Once the events are on their way the transaction is finished, even on a stop request.
+        with anyio.fail_after(PUBLISH_DEADLINE, shield=True):
+            await self._publish(result)
+        self._record(result, started)
+        return result
+
+    async def _publish(self, result: PollResult) -> None:
         async with self.producer.transaction() as txn:
             for out in result.events:
                 await txn.send_event(out.topic, out.event)
             for write in result.state:
                 await write.store.put(txn, write.key, write.value)
             await self.cursors.put(txn, self.key, result.cursor)
+
+    def _record(self, result: PollResult, started: float) -> None:
         for topic, count in Counter(out.topic for out in result.events).items():
             EVENTS_PUBLISHED.labels(*self._labels, topic).inc(count)
         POLL_DURATION.labels(*self._labels).observe(time.monotonic() - started)
@@ -112,27 +154,52 @@ class PollerRunner:
             )
         elif not result.more:
             CURSOR_LAG.labels(*self._labels).set(0.0)
+
+    async def _cycle(self, stop: StopToken) -> PollResult | None:
+        """``run_once``, or ``None`` when a stop request cancelled the poll."""
+        result: PollResult | None = None
+        async with task_group() as tg:
+            tg.start_soon(_cancel_on_stop, stop, tg.cancel_scope)
+            result = await self.run_once()
+            tg.cancel_scope.cancel()
         return result
 
     async def run(self, stop: StopToken) -> None:
-        """Poll until ``stop``; upstream failures back off and retry from the same cursor."""
-        component = f"poller:{self.key}"
-        COMPONENT_UP.labels(component).set(1)
+        """Poll until ``stop``; failures back off and retry from the same cursor."""
+        self._state(State.READY)
         failures = 0
         quiet = 0
+        paused_logged = 0.0
         try:
             while not stop.stopping:
                 try:
-                    result = await self.run_once()
-                except UpstreamError as exc:
-                    failures += 1
+                    result = await self._cycle(stop)
+                except (EdusyncError, TimeoutError) as exc:
+                    error = _describe(exc, self.deadline)
                     POLL_ERRORS.labels(*self._labels, type(exc).__name__).inc()
-                    delay = self.backoff.delay(failures)
-                    log.warning("poll failed; cursor not moved", poller=self.poller.name,
-                                tenant=self.poller.tenant, error=str(exc), retry_in=round(delay, 2))
+                    if classify(exc) is Verdict.PAUSE:
+                        self._state(State.PAUSED, error)
+                        if time.monotonic() - paused_logged >= PAUSED_LOG_EVERY:
+                            paused_logged = time.monotonic()
+                            log.error("poller paused: credentials rejected; retrying on a slow schedule",
+                                      poller=self.poller.name, tenant=self.poller.tenant, error=error,
+                                      retry_every=self.paused_retry)
+                        await stop.sleep(self.paused_retry)
+                        continue
+                    failures += 1
+                    if failures >= DEGRADED_AFTER:
+                        self._state(State.DEGRADED, error)
+                    delay = self._retry_delay(exc, failures)
+                    log.warning("poll failed; cursor not moved", poller=self.poller.name, tenant=self.poller.tenant,
+                                error=error, failures=failures, retry_in=round(delay, 2))
                     await stop.sleep(delay)
                     continue
-                failures = 0
+                if result is None:
+                    break
+                if failures or paused_logged:
+                    log.info("poller recovered", poller=self.poller.name, tenant=self.poller.tenant)
+                failures, paused_logged = 0, 0.0
+                self._state(State.READY)
                 if result.events:
                     quiet = 0
                     log.info("published", poller=self.poller.name, tenant=self.poller.tenant,
@@ -142,4 +209,25 @@ class PollerRunner:
                 if not result.more:
                     await stop.sleep(idle_interval(self.interval, quiet))
         finally:
-            COMPONENT_UP.labels(component).set(0)
+            COMPONENT_UP.labels(self.component).set(0)
+
+    def _retry_delay(self, exc: BaseException, failures: int) -> float:
+        floor = 0.0
+        if isinstance(exc, ThrottledError) and exc.retry_after:
+            floor = min(exc.retry_after, self.backoff.cap)  # the upstream's advice, within our cap
+        return self.backoff.delay(failures, floor=floor)
+
+    def _state(self, state: State, reason: str | None = None) -> None:
+        self.health.set(self.component, state, reason)
+        COMPONENT_UP.labels(self.component).set(1 if state is State.READY else 0)
+
+
+def _describe(exc: BaseException, deadline: float) -> str:
+    if isinstance(exc, TimeoutError) and not str(exc):
+        return f"poll did not finish within its deadline of {deadline:g}s"
+    return str(exc) or type(exc).__name__
+
+
+async def _cancel_on_stop(stop: StopToken, scope: anyio.CancelScope) -> None:
+    await stop.wait()
+    scope.cancel()

@@ -1,48 +1,62 @@
 """``edusync replay``: run one handler over its topics from the beginning in a fresh consumer
 group, until caught up. Rebuilds a target after an outage; on a healthy target every event
-should come out as a no-op, which is how the replay test proves idempotency."""
+should come out as a no-op, which is how the replay tests prove idempotency."""
 
 from __future__ import annotations
 
 import time
 
+import anyio
 from prometheus_client import REGISTRY
 
 from worker.components import handler_transactional_id
 from worker.config import WorkerConfig
+from worker.errors import ConfigurationError
+from worker.flows import handler_names
 from worker.handler_frame import HandlerRunner, group_id_for
 from worker.kafka.producer import TransactionalProducer
+from worker.ledger import LedgerView
 from worker.metrics import Outcome
 from worker.runtime import wait_for_kafka
 from worker.shutdown import StopToken
-from worker.state_store import StateStore
-from worker.topics import LEDGER, all_topics, ensure_topics
-from worker.wiring import build_handlers_and_pollers
+from worker.topics import ensure_topics
+from worker.wiring import build_wiring
 
 
-class ReplayError(ValueError):
-    """The replay cannot run as asked (unknown handler)."""
+class ReplayError(ConfigurationError, ValueError):
+    """The replay cannot run as asked (unknown handler, or one this configuration does not run)."""
 
 
 async def replay_handler(config: WorkerConfig, handler_name: str, group: str | None = None) -> dict[str, float]:
     """Replay ``handler_name`` from offset 0 in a new group; returns events by outcome."""
-    handlers = {h.name: h for h in build_handlers_and_pollers(config)[0]}
-    if handler_name not in handlers:
-        raise ReplayError(f"no handler {handler_name!r} in this configuration (have: {sorted(handlers)})")
-    handler = handlers[handler_name]
+    if handler_name not in handler_names():
+        raise ReplayError(f"unknown handler {handler_name!r} (known: {', '.join(handler_names())})")
+    wiring = build_wiring(config)
+    handler = wiring.handler(handler_name)
+    if handler is None:
+        raise ReplayError(f"this configuration enables no flow with handler {handler_name!r}")
     bootstrap = config.kafka.bootstrap_servers
-    await wait_for_kafka(bootstrap, config.kafka.broker_patience_seconds)
-    await ensure_topics(bootstrap, all_topics((handler_name,)), config.kafka.replication_factor)
-    tag = group or f"replay-{int(time.time())}"
-    before = _outcomes(handler_name)
-    # Its own transactional id: the live worker's handler must not be fenced by the replay.
-    async with TransactionalProducer(bootstrap, handler_transactional_id(handler_name, tag)) as producer:
-        ledger = StateStore(bootstrap, LEDGER, prefix=f"{handler_name}/")
-        await ledger.restore()
-        runner = HandlerRunner(handler, bootstrap=bootstrap, producer=producer, ledger_store=ledger,
-                               group_id=group_id_for(handler_name, f"{config.kafka.consumer_group_prefix}.{tag}"),
-                               broker_patience=config.kafka.broker_patience_seconds)
-        await runner.run(StopToken(), until_caught_up=True)
+    try:
+        await wait_for_kafka(bootstrap, config.kafka.broker_patience_seconds)
+        await ensure_topics(bootstrap, wiring.topics(), config.kafka.replication_factor)
+        tag = group or f"replay-{int(time.time())}"
+        before = _outcomes(handler_name)
+        view = LedgerView(bootstrap)
+        await view.restore()
+        # Its own transactional id: the live worker's handler must not be fenced by the replay.
+        async with TransactionalProducer(bootstrap, handler_transactional_id(handler_name, tag)) as producer, \
+                anyio.create_task_group() as tg:
+            tg.start_soon(view.follow)
+            runner = HandlerRunner(
+                handler, bootstrap=bootstrap, producer=producer, view=view,
+                settings=config.handler_settings(handler_name),
+                group_id=group_id_for(handler_name, f"{config.kafka.consumer_group_prefix}.{tag}"),
+                broker_patience=config.kafka.broker_patience_seconds,
+            )
+            await runner.run(StopToken(), until_caught_up=True)
+            tg.cancel_scope.cancel()
+    finally:
+        await wiring.clients.aclose()
     after = _outcomes(handler_name)
     return {k: after[k] - before[k] for k in after}
 

@@ -74,6 +74,11 @@ class StateStore:
             if key.startswith(prefix):
                 yield key, value
 
+    @property
+    def dirty(self) -> bool:
+        """True while staged writes wait for a ``flush``."""
+        return bool(self._staged)
+
     def stage(self, key: str, value: Any) -> None:
         """Set ``key`` in memory now and queue it for the next ``flush`` (``None`` deletes)."""
         if not key.startswith(self.prefix):

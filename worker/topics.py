@@ -1,11 +1,13 @@
 """Every Kafka topic edusync uses, defined once, and their creation.
 
-Import the constants; never spell a topic name elsewhere.
+Import the constants; never spell a topic name elsewhere. State topics belong to the frame; a
+flow declares the event topics it publishes or consumes (``worker.registry.Flow.topics``).
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -18,6 +20,7 @@ ILLUMINATE_ASSESSMENT_SCORES = "edusync.illuminate.assessment-scores"
 CURSORS = "edusync._cursors"
 SNAPSHOTS = "edusync._snapshots"
 LEDGER = "edusync._ledger"
+DEFERRED = "edusync._deferred"
 
 ILLUMINATE_ENTITIES = ("students", "staff", "sections", "rosters", "enrollments", "courses", "terms")
 
@@ -53,18 +56,24 @@ class TopicSpec:
         return NewTopic(self.name, self.partitions, replication, topic_configs=cfg)
 
 
-def all_topics(handlers: tuple[str, ...] = ()) -> list[TopicSpec]:
-    """Every topic the worker needs, plus one DLQ per named handler."""
-    specs = [
-        TopicSpec(ABCONNECT_EVENTS),
-        TopicSpec(CANVAS_COURSE_EVENTS),
-        TopicSpec(CANVAS_GRADE_CHANGES),
-        TopicSpec(ILLUMINATE_ASSESSMENT_SCORES),
-        *(TopicSpec(illuminate_topic(e)) for e in ILLUMINATE_ENTITIES),
+def state_topics() -> list[TopicSpec]:
+    """The frame's compacted state topics."""
+    return [
         TopicSpec(CURSORS, partitions=1, compact=True),
         TopicSpec(SNAPSHOTS, partitions=6, compact=True),
         TopicSpec(LEDGER, partitions=6, compact=True),
+        TopicSpec(DEFERRED, partitions=6, compact=True),
     ]
+
+
+def all_topics(flow_topics: Sequence[TopicSpec] = (), handlers: Sequence[str] = ()) -> list[TopicSpec]:
+    """The state topics, the given flow topics (once each), and one DLQ per named handler."""
+    specs = state_topics()
+    seen = {s.name for s in specs}
+    for spec in flow_topics:
+        if spec.name not in seen:
+            seen.add(spec.name)
+            specs.append(spec)
     specs += [TopicSpec(dlq_topic(h), partitions=1) for h in handlers]
     return specs
 

@@ -4,7 +4,20 @@ Use ``ABConnectSimulator`` directly from tests, or serve ``create_app(sim)`` wit
 ``simulators.server.serve_app`` / ``ThreadedServer``.
 """
 
+from typing import Any
+
 from simulators.abconnect.app import create_app
 from simulators.abconnect.state import ABConnectSimulator, MutateRequest, SeedRequest, SimConfig
+from simulators.options import SimulateOptions
 
-__all__ = ["ABConnectSimulator", "MutateRequest", "SeedRequest", "SimConfig", "create_app"]
+SIM_PARTNER, SIM_KEY = "sim-partner", "sim-partner-key"
+
+
+def simulate_app(opts: SimulateOptions) -> tuple[Any, str]:
+    """For ``edusync simulate``: a seeded catalogue and one partner account."""
+    sim = ABConnectSimulator({SIM_PARTNER: SIM_KEY})
+    sim.seed(SeedRequest(documents=opts.documents, standards_per_document=opts.standards, seed=opts.seed))
+    return create_app(sim), f"API /rest/v4.1/  partner.id={SIM_PARTNER} key={SIM_KEY}"
+
+
+__all__ = ["ABConnectSimulator", "MutateRequest", "SeedRequest", "SimConfig", "create_app", "simulate_app"]

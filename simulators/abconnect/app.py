@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import orjson
 from starlette.applications import Starlette
@@ -40,7 +41,6 @@ from simulators.abconnect.state import (
     StandardAccessError,
 )
 from simulators.faults import FaultInjector, FaultMiddleware, faults_endpoint
-from worker.clients.abconnect_auth import encode_query
 
 PREFIX = "/rest/v4.1"
 JSON_TYPE = "application/json; charset=utf-8"
@@ -395,6 +395,12 @@ def _facet_buckets(matched: list[StandardRec], name: str) -> dict[str, tuple[dic
                 }
             buckets[guid] = (data, n + 1)
     return buckets
+
+
+def encode_query(params: list[tuple[str, str]]) -> str:
+    """Query strings of the links the server writes, as the documented examples show them:
+    brackets and parentheses literal, spaces as %20 (L261-279, L524-555)."""
+    return urlencode(params, quote_via=quote, safe="()[],")
 
 
 def _api_base(request: Request) -> str:

@@ -40,7 +40,6 @@ from simulators.abconnect.catalogue import (
     ab_now,
 )
 from simulators.abconnect.query import Filter, dig, sort_records
-from worker.clients.abconnect_models import outcome_text
 
 MutationKind = Literal[
     "add_standard", "modify_standard", "delete_standard", "add_document", "remove_document",
@@ -595,15 +594,12 @@ class ABConnectSimulator:
                 s = self.standards[guid]
                 if s.section_guid not in delivered:
                     continue
-                title, description = outcome_text(
-                    number=s.number_enhanced, statement=s.statement, combined_statement=s.statement,
-                    label=s.label,
-                )
                 standards.append({
                     "guid": s.guid, "document_guid": s.document_guid, "section_guid": s.section_guid,
                     "parent_guid": s.parent_guid, "level": s.level, "seq": s.seq, "label": s.label,
                     "number": s.number_enhanced, "statement": s.statement, "status": s.status,
-                    "deleted": s.status == "deleted", "title": title, "description": description,
+                    "deleted": s.status == "deleted", "section_descr": self.sections[s.section_guid].descr,
+                    "document_descr": self.documents[s.document_guid].descr,
                 })
             feed = self._feeds[partner]
             return {

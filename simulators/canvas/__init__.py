@@ -7,11 +7,20 @@ Usage::
         ...
 """
 
+from typing import Any
+
 from simulators.canvas.app import create_app
 from simulators.canvas.auth import AuthConfig, TokenGrant
 from simulators.canvas.paging import PagingConfig
 from simulators.canvas.state import DEFAULT_TOKEN, CanvasSimulator
 from simulators.canvas.throttle import ThrottleConfig
+from simulators.options import SimulateOptions
+
+
+def simulate_app(opts: SimulateOptions) -> tuple[Any, str]:
+    """For ``edusync simulate``: one account and the default token."""
+    return create_app(CanvasSimulator()), f"API /api/v1/  Bearer token {DEFAULT_TOKEN}"
+
 
 __all__ = [
     "DEFAULT_TOKEN",
@@ -21,4 +30,5 @@ __all__ = [
     "ThrottleConfig",
     "TokenGrant",
     "create_app",
+    "simulate_app",
 ]

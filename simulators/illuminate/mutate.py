@@ -1,6 +1,6 @@
 """Scripted and random changes to the district, reported as the natural keys they touch.
 
-Keys use the client's natural-key format (``worker.clients.illuminate_models``): parts joined
+Keys use the natural-key format of Illuminate events (``schemas/illuminate.py``): parts joined
 by "/", so a test can predict the change events a poller should emit. Entities are named
 like the worker's topics: students, staff, sections, rosters, enrollments, courses, terms,
 plus assessment_scores, assessment_scores_group and assessment_scores_standard.

@@ -1,8 +1,10 @@
-"""Typed results of the AB Connect v4.1 client, parsed tolerantly from JSON:API resources.
+"""Typed results of the AB Connect v4.1 client, parsed from JSON:API resources.
 
 Field names are AB's own; ``Lnnnn`` points into seeds/002_465041200055f58b.txt (see
-api/abconnect.md). The parse functions raise ``MalformedResponseError`` with a message naming
-the missing or mistyped field, never a bare pydantic ``ValidationError``.
+api/abconnect.md). Shapes the reference marks ambiguous (relationships, empty values) are read
+tolerantly; types are strict: a number where the feed documents a string is a malformed answer,
+never coerced and published. The parse functions raise ``MalformedResponseError`` naming the
+missing or mistyped field, never a bare pydantic ``ValidationError`` or anything else.
 """
 
 from __future__ import annotations
@@ -12,15 +14,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from worker.clients.errors import MalformedResponseError
+from worker.clients.errors import MalformedResponseError, NotFoundError
 
 SYSTEM = "abconnect"
 
 # Relationship names that may carry the standard an event is about (schema L5985-6077). The
 # first populated one wins; the event's ``standard_relationship`` says which it was.
 EVENT_STANDARD_RELATIONSHIPS = ("standard", "deleted_standard", "nondeliverable_standard")
-
-_OUTCOME_TITLE_MAX = 255  # Canvas outcome titles are a short string column
 
 
 def malformed(message: str) -> MalformedResponseError:
@@ -53,36 +53,8 @@ def relationship_ids(relationship: Any) -> list[str]:
     return [str(item["id"]) for item in items if isinstance(item, dict) and item.get("id")]
 
 
-def _dig(obj: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(key)
-    return obj
-
-
-def _str_or_none(value: Any) -> str | None:
-    return None if value is None or value == "" else str(value)
-
-
-def outcome_text(
-    *, number: str | None, statement: str | None, combined_statement: str | None = None,
-    label: str | None = None,
-) -> tuple[str, str]:
-    """(title, description) of the Canvas outcome for one standard.
-
-    The title is the human code (``number.enhanced``, AB's recommended display form, L13951)
-    or, for standards without a number, the start of the statement; the description is the
-    full statement including addenda (``statement.combined_descr``), else ``statement.descr``.
-    The simulator's ``/_sim/state`` uses this same function so tests can compare Canvas to it.
-    """
-    description = (combined_statement or statement or "").strip()
-    title = (number or "").strip()
-    if not title:
-        title = (statement or label or "").strip()
-    if len(title) > _OUTCOME_TITLE_MAX:
-        title = title[: _OUTCOME_TITLE_MAX - 3].rstrip() + "..."
-    return title, description
+def _blank_to_none(value: str | None) -> str | None:
+    return None if value is None or value == "" else value
 
 
 class AffectedProperty(BaseModel):
@@ -186,13 +158,6 @@ class Standard(BaseModel):
         """The human code: ``number.enhanced``, else ``prefix_enhanced``, else ``raw``."""
         return self.number_enhanced or self.number_prefix_enhanced or self.number_raw
 
-    def outcome_fields(self) -> tuple[str, str]:
-        """(title, description) that the Canvas outcome for this standard is built from."""
-        return outcome_text(
-            number=self.number, statement=self.statement,
-            combined_statement=self.combined_statement, label=self.label,
-        )
-
 
 class EventsPage(BaseModel):
     """One page of the events feed, sorted by ``seq`` ascending."""
@@ -217,6 +182,111 @@ class StandardsPage(BaseModel):
     has_more: bool
 
 
+class _Strict(BaseModel):
+    """Raw JSON as AB sends it: strict types, unknown fields ignored."""
+
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+class _RawAffected(_Strict):
+    name: str
+    previous_value: Any = None
+    new_value: Any = None
+
+
+class _RawEventAttributes(_Strict):
+    seq: int
+    date_utc: str
+    change_type: str
+    target: str
+    document_guid: str | None = None
+    section_guid: str | None = None
+    affected_properties: list[_RawAffected] | None = None
+
+
+class _RawDescribed(_Strict):
+    guid: str | None = None
+    descr: str | None = None
+
+
+class _RawNumber(_Strict):
+    raw: str | None = None
+    enhanced: str | None = None
+    prefix_enhanced: str | None = None
+
+
+class _RawStatement(_Strict):
+    descr: str | None = None
+    combined_descr: str | None = None
+
+
+class _RawCode(_Strict):
+    code: str | None = None
+
+
+class _RawLevels(_Strict):
+    grades: list[_RawCode] | None = None
+
+
+class _RawDisciplines(_Strict):
+    subjects: list[_RawDescribed] | None = None
+
+
+class _RawUtilization(_Strict):
+    type: str | None = None
+
+
+class _RawStandardAttributes(_Strict):
+    guid: str | None = None
+    status: str
+    seq: int | None = None
+    level: int | None = None
+    label: str | None = None
+    standard_type: str | None = None
+    number: _RawNumber | None = None
+    statement: _RawStatement | None = None
+    education_levels: _RawLevels | None = None
+    disciplines: _RawDisciplines | None = None
+    utilizations: list[_RawUtilization] | None = None
+    document: _RawDescribed | None = None
+    section: _RawDescribed | None = None
+    date_modified_utc: str | None = None
+    date_deleted_utc: str | None = None
+
+
+class _RawSection(_Strict):
+    guid: str
+    descr: str | None = None
+    seq: int | None = None
+    label: str | None = None
+    number: str | None = None
+
+
+class _RawAuthority(_Strict):
+    descr: str | None = None
+
+
+class _RawPublication(_Strict):
+    descr: str | None = None
+    authorities: list[_RawAuthority] | None = None
+
+
+class _RawSubject(_Strict):
+    descr: str | None = None
+
+
+class _RawDocDisciplines(_Strict):
+    primary_subject: _RawSubject | None = None
+
+
+class _RawDocument(_Strict):
+    guid: str
+    descr: str | None = None
+    adopt_year: str | None = None
+    disciplines: _RawDocDisciplines | None = None
+    publication: _RawPublication | None = None
+
+
 def _resource(item: Any, what: str) -> tuple[str, dict[str, Any]]:
     if not isinstance(item, dict):
         raise malformed(f"{what}: expected a JSON:API resource object, got {type(item).__name__}")
@@ -229,27 +299,31 @@ def _resource(item: Any, what: str) -> tuple[str, dict[str, Any]]:
     return rid, attrs
 
 
+def _relationships(item: dict[str, Any]) -> dict[str, Any]:
+    rels = item.get("relationships")
+    return rels if isinstance(rels, dict) else {}
+
+
 def parse_event(item: Any) -> ABEvent:
     """Build an ``ABEvent`` from one ``data[]`` entry of ``/events``."""
     rid, attrs = _resource(item, "event")
     for name in ("seq", "date_utc", "change_type", "target"):
         if attrs.get(name) is None:
             raise malformed(f"event {rid}: attribute '{name}' is missing")
-    rels = item.get("relationships") if isinstance(item.get("relationships"), dict) else {}
-    standard_guid = relationship_name = None
-    for name in EVENT_STANDARD_RELATIONSHIPS:
-        ids = relationship_ids(rels.get(name))
-        if ids:
-            standard_guid, relationship_name = ids[0], name
-            break
     try:
+        raw = _RawEventAttributes.model_validate(attrs)
+        standard_guid = relationship_name = None
+        for name in EVENT_STANDARD_RELATIONSHIPS:
+            ids = relationship_ids(_relationships(item).get(name))
+            if ids:
+                standard_guid, relationship_name = ids[0], name
+                break
         return ABEvent(
-            id=rid, seq=attrs["seq"], date_utc=_required_date(attrs["date_utc"]),
-            change_type=str(attrs["change_type"]), target=str(attrs["target"]),
-            document_guid=_str_or_none(attrs.get("document_guid")),
-            section_guid=_str_or_none(attrs.get("section_guid")),
+            id=rid, seq=raw.seq, date_utc=_required_date(raw.date_utc),
+            change_type=raw.change_type, target=raw.target,
+            document_guid=_blank_to_none(raw.document_guid), section_guid=_blank_to_none(raw.section_guid),
             standard_guid=standard_guid, standard_relationship=relationship_name,
-            affected_properties=attrs.get("affected_properties") or [],
+            affected_properties=[AffectedProperty(**p.model_dump()) for p in raw.affected_properties or []],
             raw=item,
         )
     except (ValidationError, ValueError) as exc:
@@ -259,32 +333,32 @@ def parse_event(item: Any) -> ABEvent:
 def parse_standard(item: Any) -> Standard:
     """Build a ``Standard`` from a ``standards`` resource; ``status`` is required (it drives ``deleted``)."""
     rid, attrs = _resource(item, "standard")
-    if not isinstance(attrs.get("status"), str):
+    if attrs.get("status") is None:
         raise malformed(f"standard {rid}: attribute 'status' is missing")
-    rels = item.get("relationships") if isinstance(item.get("relationships"), dict) else {}
-    parents = relationship_ids(rels.get("parent"))
-    grades = _dig(attrs, "education_levels", "grades") or []
-    subjects = _dig(attrs, "disciplines", "subjects") or []
-    utilizations = attrs.get("utilizations") or []
     try:
+        raw = _RawStandardAttributes.model_validate(attrs)
+        parents = relationship_ids(_relationships(item).get("parent"))
+        number = raw.number or _RawNumber()
+        statement = raw.statement or _RawStatement()
+        document = raw.document or _RawDescribed()
+        section = raw.section or _RawDescribed()
+        grades = (raw.education_levels.grades if raw.education_levels else None) or []
+        subjects = (raw.disciplines.subjects if raw.disciplines else None) or []
         return Standard(
-            guid=str(attrs.get("guid") or rid), status=attrs["status"],
-            document_guid=_str_or_none(_dig(attrs, "document", "guid")),
-            document_descr=_str_or_none(_dig(attrs, "document", "descr")),
-            section_guid=_str_or_none(_dig(attrs, "section", "guid")),
-            section_descr=_str_or_none(_dig(attrs, "section", "descr")),
-            statement=_str_or_none(_dig(attrs, "statement", "descr")),
-            combined_statement=_str_or_none(_dig(attrs, "statement", "combined_descr")),
-            number_enhanced=_str_or_none(_dig(attrs, "number", "enhanced")),
-            number_prefix_enhanced=_str_or_none(_dig(attrs, "number", "prefix_enhanced")),
-            number_raw=_str_or_none(_dig(attrs, "number", "raw")),
-            label=_str_or_none(attrs.get("label")), level=attrs.get("level"), seq=attrs.get("seq"),
-            standard_type=_str_or_none(attrs.get("standard_type")),
-            grades=[str(g["code"]) for g in grades if isinstance(g, dict) and g.get("code") is not None],
-            subjects=[str(s["descr"]) for s in subjects if isinstance(s, dict) and s.get("descr")],
-            alignable=any(isinstance(u, dict) and u.get("type") == "alignable" for u in utilizations),
-            date_modified_utc=parse_ab_datetime(attrs.get("date_modified_utc")),
-            date_deleted_utc=parse_ab_datetime(attrs.get("date_deleted_utc")),
+            guid=raw.guid or rid, status=raw.status,
+            document_guid=_blank_to_none(document.guid), document_descr=_blank_to_none(document.descr),
+            section_guid=_blank_to_none(section.guid), section_descr=_blank_to_none(section.descr),
+            statement=_blank_to_none(statement.descr), combined_statement=_blank_to_none(statement.combined_descr),
+            number_enhanced=_blank_to_none(number.enhanced),
+            number_prefix_enhanced=_blank_to_none(number.prefix_enhanced),
+            number_raw=_blank_to_none(number.raw),
+            label=_blank_to_none(raw.label), level=raw.level, seq=raw.seq,
+            standard_type=_blank_to_none(raw.standard_type),
+            grades=[g.code for g in grades if g.code is not None],
+            subjects=[s.descr for s in subjects if s.descr],
+            alignable=any(u.type == "alignable" for u in raw.utilizations or []),
+            date_modified_utc=parse_ab_datetime(raw.date_modified_utc),
+            date_deleted_utc=parse_ab_datetime(raw.date_deleted_utc),
             parent_guid=parents[0] if parents else None,
             raw=item,
         )
@@ -293,35 +367,118 @@ def parse_standard(item: Any) -> Standard:
 
 
 def parse_section(facet_data: Any) -> Section | None:
-    """A ``Section`` from a ``section`` facet detail's ``data`` (``guid``, ``descr``, ``seq``; L2820)."""
+    """A ``Section`` from a ``section`` facet detail's ``data`` (``guid``, ``descr``, ``seq``; L2820);
+    ``None`` for an entry without a guid. A wrongly typed field is malformed."""
     if not isinstance(facet_data, dict) or not facet_data.get("guid"):
         return None
     try:
-        fields = ("guid", "descr", "seq", "label", "number")
-        return Section.model_validate({k: facet_data.get(k) for k in fields})
-    except ValidationError:
-        return None
+        raw = _RawSection.model_validate(facet_data)
+    except ValidationError as exc:
+        raise malformed(f"section facet: {_first_error(exc)}") from exc
+    return Section(**raw.model_dump())
 
 
-def parse_document(attrs: dict[str, Any], sections: list[Section], count: int) -> Document:
+def parse_document(attrs: Any, sections: list[Section], count: int) -> Document:
     """A ``Document`` from one standard's ``document`` attribute plus its sections."""
-    authorities = _dig(attrs, "publication", "authorities") or []
-    first_authority = authorities[0] if authorities and isinstance(authorities[0], dict) else {}
     try:
-        return Document(
-            guid=str(attrs["guid"]), descr=_str_or_none(attrs.get("descr")),
-            adopt_year=_str_or_none(attrs.get("adopt_year")),
-            subject=_str_or_none(_dig(attrs, "disciplines", "primary_subject", "descr")),
-            publication=_str_or_none(_dig(attrs, "publication", "descr")),
-            authority=_str_or_none(first_authority.get("descr")),
-            sections=sorted(sections, key=lambda s: (s.seq is None, s.seq or 0, s.guid)),
-            standard_count=count, raw=attrs,
-        )
-    except (ValidationError, KeyError) as exc:
+        raw = _RawDocument.model_validate(attrs)
+    except ValidationError as exc:
         raise malformed(f"document: {_first_error(exc)}") from exc
+    authorities = (raw.publication.authorities if raw.publication else None) or []
+    subject = raw.disciplines.primary_subject if raw.disciplines else None
+    return Document(
+        guid=raw.guid, descr=_blank_to_none(raw.descr), adopt_year=_blank_to_none(raw.adopt_year),
+        subject=_blank_to_none(subject.descr) if subject else None,
+        publication=_blank_to_none(raw.publication.descr) if raw.publication else None,
+        authority=_blank_to_none(authorities[0].descr) if authorities else None,
+        sections=sorted(sections, key=lambda s: (s.seq is None, s.seq or 0, s.guid)),
+        standard_count=count, raw=attrs,
+    )
 
 
-def _required_date(value: Any) -> datetime:
+def parse_events_page(body: Any) -> EventsPage:
+    """One ``/events`` answer, sorted by seq; ``has_more`` from ``links.next`` or ``meta.count``."""
+    data = data_list(body, "events")
+    events = sorted((parse_event(item) for item in data), key=lambda e: e.seq)
+    count = meta_int(body, "count")
+    has_more = bool(_links(body).get("next")) or (count is not None and count > len(data))
+    return EventsPage(events=events, has_more=has_more and bool(data), count=count)
+
+
+def parse_standards_page(body: Any, offset: int, limit: int) -> StandardsPage:
+    """One ``/standards`` answer fetched with ``offset`` and ``limit``."""
+    data = data_list(body, "standards")
+    standards = [parse_standard(item) for item in data]
+    total = meta_int(body, "count")
+    by_links = bool(_links(body).get("next")) or len(data) == limit
+    has_more = offset + len(data) < total if total is not None else by_links
+    return StandardsPage(standards=standards, total=total, offset=offset, limit=limit,
+                         has_more=has_more and bool(data))
+
+
+def parse_document_answer(guid: str, body: Any) -> Document:
+    """A ``Document`` from a ``/standards`` answer filtered to one document with ``facet=section``;
+    ``NotFoundError`` when nothing of it is deliverable."""
+    data = data_list(body, "standards")
+    if not data:
+        raise NotFoundError(SYSTEM, f"document {guid}: no deliverable standards", status=404)
+    attrs = data[0].get("attributes") if isinstance(data[0], dict) else None
+    doc_attrs = attrs.get("document") if isinstance(attrs, dict) else None
+    if not isinstance(doc_attrs, dict) or not doc_attrs.get("guid"):
+        raise malformed(f"document {guid}: standard without a 'document' attribute")
+    sections = [s for s in (parse_section(d.get("data")) for d in facet_details(body, "section")) if s]
+    return parse_document(doc_attrs, sections, meta_int(body, "count") or len(data))
+
+
+def parse_document_guids(body: Any) -> list[str]:
+    """The guids of a ``facet=document`` answer, sorted."""
+    if not isinstance(body, dict):
+        raise malformed(f"standards: top-level JSON is {type(body).__name__}, not an object")
+    guids: set[str] = set()
+    for detail in facet_details(body, "document"):
+        data = detail.get("data")
+        guid = data.get("guid") if isinstance(data, dict) else None
+        if not isinstance(guid, str) or not guid:
+            raise malformed("document facet: an entry without a string 'guid'")
+        guids.add(guid)
+    return sorted(guids)
+
+
+def data_list(body: Any, what: str) -> list[Any]:
+    """``body["data"]`` when it is a list, else ``MalformedResponseError``."""
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        raise malformed(f"{what}: 'data' is {type(data).__name__}, expected a list")
+    return data
+
+
+def _links(body: dict[str, Any]) -> dict[str, Any]:
+    links = body.get("links")
+    return links if isinstance(links, dict) else {}
+
+
+def meta_int(body: dict[str, Any], name: str) -> int | None:
+    """An integer of ``meta``; a non-integer is malformed, a missing one ``None``."""
+    meta = body.get("meta")
+    value = meta.get(name) if isinstance(meta, dict) else None
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise malformed(f"meta.{name} is {type(value).__name__}, expected an integer")
+    return value
+
+
+def facet_details(body: dict[str, Any], facet: str) -> list[dict[str, Any]]:
+    """The ``details`` of one facet in ``meta.facets``."""
+    meta = body.get("meta")
+    facets = meta.get("facets") if isinstance(meta, dict) else None
+    for entry in facets if isinstance(facets, list) else []:
+        if isinstance(entry, dict) and entry.get("facet") == facet and isinstance(entry.get("details"), list):
+            return [d for d in entry["details"] if isinstance(d, dict)]
+    return []
+
+
+def _required_date(value: str) -> datetime:
     parsed = parse_ab_datetime(value)
     if parsed is None:
         raise ValueError("date_utc is empty")
@@ -332,5 +489,5 @@ def _first_error(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
-        return f"field '{where}': {err['msg']}"
+        return f"field '{where}': {err['msg']} (got {type(err.get('input')).__name__})"
     return str(exc)

@@ -2,55 +2,40 @@
 
 Cross-cutting behaviour follows /work/shared/api/canvas.md:
 - §1.2: 401 *with* ``WWW-Authenticate`` means the token is invalid, deleted or expired
-  (``AuthenticationError``); 401 *without* it means the user lacks permission (``ForbiddenError``).
+  (``AuthenticationError``); 401 *without* it means the user lacks permission
+  (``AccessDeniedError``). Both pause the component rather than dead-letter events.
 - §1.3: follow ``rel="next"`` until it is absent; links are opaque and never built by hand.
 - §1.4/§7.1: every response reports ``X-Request-Cost`` and ``X-Rate-Limit-Remaining``; throttling
   is answered as ``403 Forbidden (Rate Limit Exceeded)`` or as 429, and both are retried.
 
 Outcome groups and outcomes are not in the seeds; those methods follow Canvas's public docs,
-cited at each method.
-
-A request that may have been applied upstream is not retried blindly: POSTs are retried only
-after a throttled answer (Canvas refuses those before doing any work). A 5xx or timeout on a POST
-raises ``TransientUpstreamError`` at once so the caller repeats its look-up-then-create step.
+cited at each method. Retries, deadlines and size caps are the shared HTTP layer's: a POST is
+retried only after a throttled answer (Canvas refuses those before doing any work); any other
+failure of a POST raises ``AmbiguousWriteError`` so the caller repeats its look-up-then-create.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import anyio
 import httpx
-import orjson
 from pydantic import BaseModel, ValidationError
 
-from worker.backoff import Backoff
 from worker.clients.canvas_models import Outcome, OutcomeGroup, OutcomeLink
-from worker.clients.errors import (
-    AuthenticationError,
-    ForbiddenError,
-    MalformedResponseError,
-    NotFoundError,
-    PermanentUpstreamError,
-    ThrottledError,
-    TransientUpstreamError,
-    UpstreamError,
-)
-from worker.clients.http import UpstreamHTTP
+from worker.clients.errors import AccessDeniedError, AuthenticationError, MalformedResponseError, UpstreamError
+from worker.clients.http import HTTPSettings, Query, ResponseClassifier, UpstreamHTTP
 from worker.metrics import UPSTREAM_THROTTLE_WAIT
 
 __all__ = ["CanvasClient", "Outcome", "OutcomeGroup", "OutcomeLink", "RateBudget"]
 
 SYSTEM = "canvas"
 RATE_LIMIT_TEXT = "Rate Limit Exceeded"
-MAX_REDIRECTS = 5
 
 M = TypeVar("M", bound=BaseModel)
-QueryValue = str | int | float | bool | Sequence[str]
-Query = Mapping[str, QueryValue]
 
 # Fields the update endpoints accept (Canvas ignores others; we refuse them to catch typos).
 GROUP_UPDATE_FIELDS = frozenset({"title", "description", "vendor_guid", "parent_outcome_group_id"})
@@ -58,7 +43,6 @@ OUTCOME_UPDATE_FIELDS = frozenset({
     "title", "display_name", "description", "vendor_guid", "mastery_points", "ratings",
     "calculation_method", "calculation_int",
 })
-_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
 
 @dataclass
@@ -109,73 +93,58 @@ def _float_header(headers: httpx.Headers, name: str) -> float | None:
         return None
 
 
+def parse_as(model: type[M], data: Any) -> M:
+    """``data`` validated as the Canvas object ``model``, or ``MalformedResponseError`` naming the field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise MalformedResponseError(
+            SYSTEM, f"unexpected {model.__name__} shape: {where}: {first['msg']} ({exc.error_count()} errors)"
+        ) from exc
+
+
 def _seg(value: str | int) -> str:
     """One path segment; SIS ids such as ``sis_account_id:A/B`` are percent-encoded (§1.6)."""
     return quote(str(value), safe=":")
 
 
-def _error_message(response: httpx.Response) -> str:
-    """The human message from any of Canvas's error bodies, shortened."""
-    if "html" in response.headers.get("content-type", ""):
-        return "HTML error page"
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        return response.content[:200].decode("utf-8", "replace").strip() or response.reason_phrase
-    return _message_from(body)[:300]
+class CanvasClassifier(ResponseClassifier):
+    """Canvas's meanings: throttling as 403 "Rate Limit Exceeded" too, and the two kinds of 401."""
 
+    def throttled(self, response: httpx.Response) -> bool:
+        """429, or 403 with Canvas's rate-limit text (§1.4)."""
+        if response.status_code == 429:
+            return True
+        return response.status_code == 403 and RATE_LIMIT_TEXT in response.text
 
-def _message_from(body: Any) -> str:
-    if isinstance(body, str):
-        return body
-    if isinstance(body, dict):
-        errors = body.get("errors")
-        if isinstance(errors, list):
-            return "; ".join(
-                str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors
-            )
-        if isinstance(errors, dict):
-            # Validation errors: {"errors": {"title": [{"attribute", "type", "message"}]}}
-            parts = []
-            for attribute, problems in errors.items():
-                items = problems if isinstance(problems, list) else [problems]
-                for p in items:
-                    parts.append(f"{attribute} {p.get('message', p) if isinstance(p, dict) else p}")
-            return "; ".join(parts)
-        for key in ("message", "error"):
-            if key in body:
-                return str(body[key])
-    return str(body)
-
-
-def _is_throttled(response: httpx.Response) -> bool:
-    if response.status_code == 429:
-        return True
-    return response.status_code == 403 and RATE_LIMIT_TEXT in response.text
+    def rejected(self, response: httpx.Response, message: str) -> UpstreamError:
+        """401 with ``WWW-Authenticate``: the token itself; without: a permission (§1.2)."""
+        if "www-authenticate" in response.headers:
+            return AuthenticationError(SYSTEM, f"access token rejected (invalid or expired): {message}",
+                                       status=response.status_code)
+        return AccessDeniedError(SYSTEM, f"the token's user lacks permission: {message}", status=response.status_code)
 
 
 class CanvasClient:
-    """Async client for one Canvas instance and one access token."""
+    """Async client for one Canvas instance and one access token; share one per token (its quota)."""
 
     def __init__(
-        self, base_url: str, token: str, *, timeout: float = 30.0, max_retries: int = 5,
-        per_page: int = 100, backoff: Backoff | None = None, low_water: float = 0.2,
-        max_pause: float = 2.0, concurrency: int = 1,
+        self, base_url: str, token: str, *, http: HTTPSettings | None = None, per_page: int = 100,
+        low_water: float = 0.2, max_pause: float = 2.0, concurrency: int = 1,
     ) -> None:
         if not token:
             raise ValueError("a Canvas access token is required")
-        self._http = UpstreamHTTP(
-            SYSTEM, base_url, timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-        )
-        self._origin = httpx.URL(base_url)
-        self._max_retries = max_retries
-        self._per_page = per_page
-        self._backoff = backoff or Backoff(base=0.5, cap=30.0)
         self.budget = RateBudget(low_water=low_water, max_pause=max_pause)
         # canvas.md §6.2.9: one in-flight request per token unless told otherwise, because
         # parallel requests pay Canvas's pre-flight penalty.
-        self._limiter = anyio.CapacityLimiter(concurrency)
+        self._http = UpstreamHTTP(
+            SYSTEM, base_url, settings=http, classifier=CanvasClassifier(SYSTEM),
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            pace=self._pace, observe=self._observe, limiter=anyio.CapacityLimiter(concurrency),
+        )
+        self._per_page = per_page
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -189,122 +158,51 @@ class CanvasClient:
 
     # --- transport ---------------------------------------------------------------------------
 
-    def _check_origin(self, url: httpx.URL) -> None:
-        # Never send the bearer token to another host, whatever a Link or Location header says.
-        if url.is_absolute_url and (url.scheme, url.host, url.port) != (
-            self._origin.scheme, self._origin.host, self._origin.port,
-        ):
-            raise MalformedResponseError(SYSTEM, f"refusing to follow a link to another host: {url.host}")
-
-    async def _wait(self, seconds: float) -> None:
+    async def _pace(self) -> None:
+        seconds = self.budget.pause()
         if seconds > 0:
             self.budget.paused_seconds += seconds
             UPSTREAM_THROTTLE_WAIT.labels(SYSTEM).inc(seconds)
             await anyio.sleep(seconds)
 
+    def _observe(self, response: httpx.Response) -> None:
+        self.budget.observe(response.headers)
+        if self._http.classifier.throttled(response):
+            self.budget.throttled += 1
+
     async def request(
         self, method: str, url: str, *, params: Query | None = None, json: Any = None,
     ) -> httpx.Response:
-        """Send one API call with pacing, retries and redirects; non-2xx answers raise typed errors."""
-        idempotent = method in _IDEMPOTENT
-        attempt = 0
-        redirects = 0
-        while True:
-            request = self._http.client.build_request(method, url, params=params, json=json)
-            self._check_origin(request.url)
-            async with self._limiter:
-                await self._wait(self.budget.pause())
-                try:
-                    response = await self._http.send(request)
-                except TransientUpstreamError:
-                    if not idempotent or attempt >= self._max_retries:
-                        raise
-                    await anyio.sleep(self._backoff.delay(attempt))
-                    attempt += 1
-                    continue
-            self.budget.observe(response.headers)
-            if _is_throttled(response):
-                self.budget.throttled += 1
-                delay = self._backoff.delay(attempt, floor=self.budget.pause())
-                if attempt >= self._max_retries:
-                    raise ThrottledError(
-                        SYSTEM, f"rate limit exceeded after {attempt + 1} attempts: "
-                        f"{method} {request.url.path}", status=response.status_code, retry_after=delay,
-                    )
-                await self._wait(delay)
-                attempt += 1
-                continue
-            if response.status_code >= 500:
-                if idempotent and attempt < self._max_retries:
-                    await anyio.sleep(self._backoff.delay(attempt))
-                    attempt += 1
-                    continue
-                raise self._server_error(method, request.url.path, response)
-            if response.is_redirect and method == "GET":
-                location = response.headers.get("location")
-                if not location or redirects >= MAX_REDIRECTS:
-                    raise MalformedResponseError(SYSTEM, f"bad redirect from {request.url.path}")
-                url, params, redirects = str(request.url.join(location)), None, redirects + 1
-                continue
-            if response.status_code >= 400:
-                raise self._client_error(method, request.url.path, response)
-            return response
+        """Send one API call (pacing, retries, redirects); non-2xx answers raise typed errors."""
+        return (await self._http.call(method, url, params=params, json=json, parse_json=False)).response
 
-    def _server_error(self, method: str, path: str, response: httpx.Response) -> UpstreamError:
-        if "html" in response.headers.get("content-type", ""):
-            return MalformedResponseError(
-                SYSTEM, f"HTML error page from {method} {path}", status=response.status_code
-            )
-        return TransientUpstreamError(
-            SYSTEM, f"{method} {path}: {_error_message(response)}", status=response.status_code
-        )
-
-    def _client_error(self, method: str, path: str, response: httpx.Response) -> UpstreamError:
-        status = response.status_code
-        message = f"{method} {path}: {_error_message(response)}"
-        if status == 401:
-            if "www-authenticate" in response.headers:
-                return AuthenticationError(SYSTEM, f"access token rejected (invalid or expired): {message}",
-                                           status=status)
-            return ForbiddenError(SYSTEM, message, status=status)
-        if status == 403:
-            return ForbiddenError(SYSTEM, message, status=status)
-        if status == 404:
-            return NotFoundError(SYSTEM, message, status=status)
-        return PermanentUpstreamError(SYSTEM, message, status=status)
+    async def _json(self, method: str, url: str, *, params: Query | None = None, json: Any = None) -> Any:
+        return (await self._http.call(method, url, params=params, json=json)).body
 
     # --- parsing and paging --------------------------------------------------------------------
 
     def _model(self, model: type[M], data: Any) -> M:
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            raise MalformedResponseError(
-                SYSTEM, f"unexpected {model.__name__} shape: {exc.error_count()} errors"
-            ) from exc
+        return parse_as(model, data)
 
     async def _get_model(self, model: type[M], path: str, params: Query | None = None) -> M:
-        response = await self.request("GET", path, params=params)
-        return self._model(model, self._http.json(response))
+        return self._model(model, await self._json("GET", path, params=params))
 
     async def _write_model(self, model: type[M], method: str, path: str, body: Any = None) -> M:
-        response = await self.request(method, path, json=body)
-        return self._model(model, self._http.json(response))
+        return self._model(model, await self._json(method, path, json=body))
 
-    async def pages(self, path: str, params: Query | None = None) -> AsyncIterator[list[Any]]:
+    async def pages(self, path: str, params: Mapping[str, Any] | None = None) -> AsyncIterator[list[Any]]:
         """Every page of a list endpoint, following ``rel="next"`` links until there is none."""
         query: Query | None = {**(params or {}), "per_page": self._per_page}
         url = path
         seen: set[str] = set()
         while True:
-            response = await self.request("GET", url, params=query)
-            body = self._http.json(response)
-            if not isinstance(body, list):
+            answer = await self._http.call("GET", url, params=query)
+            if not isinstance(answer.body, list):
                 raise MalformedResponseError(
-                    SYSTEM, f"expected a JSON list from {path}", status=response.status_code
+                    SYSTEM, f"expected a JSON list from {path}", status=answer.response.status_code
                 )
-            yield body
-            next_url = response.links.get("next", {}).get("url")
+            yield answer.body
+            next_url = answer.response.links.get("next", {}).get("url")
             if not next_url:
                 return
             if next_url in seen:
@@ -313,13 +211,13 @@ class CanvasClient:
             # The link carries every parameter (canvas.md §1.3): send it as is.
             url, query = next_url, None
 
-    async def iterate(self, model: type[M], path: str, params: Query | None = None) -> AsyncIterator[M]:
+    async def iterate(self, model: type[M], path: str, params: Mapping[str, Any] | None = None) -> AsyncIterator[M]:
         """Every item of a list endpoint, validated as ``model``."""
         async for page in self.pages(path, params):
             for item in page:
                 yield self._model(model, item)
 
-    async def _collect(self, model: type[M], path: str, params: Query | None = None) -> list[M]:
+    async def _collect(self, model: type[M], path: str, params: Mapping[str, Any] | None = None) -> list[M]:
         return [item async for item in self.iterate(model, path, params)]
 
     # --- outcome groups ------------------------------------------------------------------------

@@ -1,17 +1,22 @@
-"""Typed errors raised by every upstream API client.
+"""Typed errors raised by every upstream API client, on the branches of ``worker.errors``.
 
-Handlers and pollers decide what to do from the class alone: a ``TransientUpstreamError``
-is retried with backoff and never skips work; a ``PermanentUpstreamError`` cannot be
-fixed by retrying (bad request, missing entity, forbidden) and goes to the dead-letter
-topic; a ``MalformedResponseError`` means the upstream answered something we cannot
-parse, which a poller must never turn into a cursor move.
+Callers decide from the class alone:
+
+- retriable (``TransientUpstreamError``, ``ThrottledError``, ``MalformedResponseError``,
+  ``AmbiguousWriteError``): retried with backoff, never skipping work. A poller never moves its
+  cursor past a page it could not read whole and typed.
+- credentials rejected (``AuthenticationError``, ``AccessDeniedError``): the component pauses.
+- permanent (``PermanentUpstreamError`` and below): the request itself is wrong or the entity
+  is gone; a handler dead-letters the event.
 """
 
 from __future__ import annotations
 
+from worker.errors import CredentialsRejectedError, EdusyncError, PermanentError, RetriableError
 
-class UpstreamError(Exception):
-    """Base class for failures talking to an upstream system."""
+
+class UpstreamError(EdusyncError):
+    """Base class for failures talking to an upstream system; the message names system and status."""
 
     def __init__(self, system: str, message: str, *, status: int | None = None) -> None:
         self.system = system
@@ -20,12 +25,12 @@ class UpstreamError(Exception):
         super().__init__(prefix + message)
 
 
-class TransientUpstreamError(UpstreamError):
+class TransientUpstreamError(UpstreamError, RetriableError):
     """A failure that may pass if retried: timeouts, connection errors, 5xx."""
 
 
 class ThrottledError(TransientUpstreamError):
-    """The upstream answered with its rate-limit response."""
+    """The upstream answered with its rate-limit response; ``retry_after`` is its advice in seconds."""
 
     def __init__(
         self, system: str, message: str, *, status: int | None = None,
@@ -35,12 +40,26 @@ class ThrottledError(TransientUpstreamError):
         self.retry_after = retry_after
 
 
-class PermanentUpstreamError(UpstreamError):
-    """A failure that retrying cannot fix: 4xx other than throttling."""
+class MalformedResponseError(UpstreamError, RetriableError):
+    """The upstream answered something we cannot parse or validate (HTML, truncated JSON,
+    missing or wrongly typed fields). Nothing derived from it is published."""
 
 
-class AuthenticationError(PermanentUpstreamError):
-    """Credentials were rejected (bad signature, expired or invalid token)."""
+class ResponseTooLargeError(MalformedResponseError):
+    """The body exceeded the configured size cap; it was not read into memory."""
+
+
+class ImplausibleDataError(MalformedResponseError):
+    """The answer parses but cannot be true (a cursor jumping implausibly far, for example)."""
+
+
+class AmbiguousWriteError(UpstreamError, RetriableError):
+    """A write whose outcome is unknown (timeout, 5xx, lost answer): it may have been applied.
+    Never retried blindly; the caller looks the object up before trying again."""
+
+
+class PermanentUpstreamError(UpstreamError, PermanentError):
+    """A failure that retrying cannot fix: a 4xx other than throttling and credentials."""
 
 
 class NotFoundError(PermanentUpstreamError):
@@ -48,9 +67,16 @@ class NotFoundError(PermanentUpstreamError):
 
 
 class ForbiddenError(PermanentUpstreamError):
-    """The credentials are valid but may not read or write this entity."""
+    """The credentials are valid but may not read or write this one entity."""
 
 
-class MalformedResponseError(UpstreamError):
-    """The upstream answered with a body we cannot parse or validate (HTML, truncated JSON,
-    missing or wrongly typed fields). Treated as transient by pollers: the cursor stays put."""
+class ConflictError(PermanentUpstreamError):
+    """The write collides with an existing object (an external id already taken)."""
+
+
+class AuthenticationError(UpstreamError, CredentialsRejectedError):
+    """Credentials were rejected (bad signature, invalid or expired token, invalid API key)."""
+
+
+class AccessDeniedError(AuthenticationError):
+    """Valid credentials without the scope or permission the work needs at all."""

@@ -10,11 +10,10 @@ Reference: ``/work/shared/api/illuminate.md`` ("ref Lnnn"), sections 1, 2, 5, 6 
   walk is only trustworthy if the totals stay put: :meth:`IlluminateClient.pages` raises
   ``MalformedResponseError`` when they shift, and the poller must then not compute deletes
   (ref L3424-L3425).
-- Errors (ref L41, L210-L227): status code with an empty body. 401 -> ``AuthenticationError``,
-  403 -> ``ForbiddenError``, 404 -> ``NotFoundError``, 400/405 -> ``PermanentUpstreamError``,
-  500 and other 5xx, timeouts and connection failures are retried ``max_retries`` times, then
-  ``TransientUpstreamError``. A truncated or HTML body is retried the same way, then
-  ``MalformedResponseError``.
+- Errors (ref L41, L210-L227): status code with an empty body. 401 -> ``AuthenticationError``
+  (the component pauses), 403 -> ``ForbiddenError``, 404 -> ``NotFoundError``, 400/405 ->
+  ``PermanentUpstreamError``; 5xx, timeouts, truncated or HTML bodies are retried by the shared
+  HTTP layer (``worker.clients.http``), then raised as retriable errors.
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ from enum import StrEnum
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
-import anyio
 import httpx
 import orjson
 import structlog
@@ -36,17 +34,8 @@ from oauthlib.oauth1 import Client as OAuth1Client
 from oauthlib.oauth1.rfc5849 import signature as oauth_signature
 from pydantic import ValidationError
 
-from worker.backoff import Backoff
-from worker.clients.errors import (
-    AuthenticationError,
-    ForbiddenError,
-    MalformedResponseError,
-    NotFoundError,
-    PermanentUpstreamError,
-    ThrottledError,
-    TransientUpstreamError,
-)
-from worker.clients.http import UpstreamHTTP
+from worker.clients.errors import AuthenticationError, MalformedResponseError, UpstreamError
+from worker.clients.http import HTTPSettings, ResponseClassifier, UpstreamHTTP, snippet
 from worker.clients.illuminate_coerce import coerce_count, coerce_record, coerce_results
 from worker.clients.illuminate_models import (
     Assessment,
@@ -188,20 +177,18 @@ class IlluminateClient:
 
     def __init__(
         self, base_url: str, consumer_key: str, consumer_secret: str, token: str, token_secret: str,
-        *, timeout: float = 60.0, max_retries: int = 4, page_limit: int = MAX_LIMIT,
-        students2_page_limit: int = 10_000, backoff: Backoff | None = None,
+        *, http: HTTPSettings | None = None, page_limit: int = MAX_LIMIT, students2_page_limit: int = 10_000,
     ) -> None:
         if page_limit < 1 or students2_page_limit < 1:
             raise ValueError("page limits must be positive")
         self.base_url = base_url.rstrip("/")
-        self.max_retries = max_retries
         self.page_limit = page_limit
         # 30,000 is allowed (ref L555) but a page of that size is ~30 MB of JSON; 10,000
         # keeps memory per page bounded while cutting round trips tenfold.
         self.students2_page_limit = students2_page_limit
-        self._backoff = backoff or Backoff(base=0.5, cap=30.0)
         self._signer = OAuth1Signer(consumer_key, consumer_secret, token, token_secret)
-        self._http = UpstreamHTTP(SYSTEM, self.base_url, timeout=httpx.Timeout(timeout, connect=10.0))
+        self._http = UpstreamHTTP(SYSTEM, self.base_url, settings=http or HTTPSettings(request_deadline_seconds=120),
+                                  classifier=IlluminateClassifier(SYSTEM))
 
     async def __aenter__(self) -> IlluminateClient:
         return self
@@ -215,33 +202,22 @@ class IlluminateClient:
 
     # -- one request --------------------------------------------------------------------
 
+    def _authorize(self, request: httpx.Request) -> None:
+        # A fresh nonce and timestamp on every attempt: a retry is a new request.
+        request.headers["Authorization"] = self._signer.authorization(request.method, str(request.url))
+
     async def request_json(
         self, method: str, path: str, params: Mapping[str, str] | None = None, *, json_body: Any = None,
     ) -> Any:
-        """Send one signed request with bounded retries; return the parsed JSON body."""
+        """Send one signed request through the shared HTTP layer; return the parsed JSON body."""
         content = orjson.dumps(json_body) if json_body is not None else None
-        attempt = 0
-        while True:
-            request = self._http.client.build_request(
-                method, path, params=dict(params or {}), content=content,
-                headers={"Content-Type": "application/json"} if content is not None else None,
-            )
-            # A fresh nonce and timestamp on every attempt: a retry is a new request.
-            request.headers["Authorization"] = self._signer.authorization(method, str(request.url))
-            try:
-                response = await self._http.send(request)
-                _raise_for_status(response, path)
-                return self._http.json(response)
-            except (TransientUpstreamError, MalformedResponseError) as exc:
-                if attempt >= self.max_retries:
-                    log.warning("illuminate.gave_up", path=path, attempts=attempt + 1, error=str(exc))
-                    raise
-                floor = (exc.retry_after or 0.0) if isinstance(exc, ThrottledError) else 0.0
-                delay = self._backoff.delay(attempt, floor=floor)
-                log.info("illuminate.retry", path=path, attempt=attempt + 1, delay=round(delay, 3),
-                         error=str(exc))
-                attempt += 1
-                await anyio.sleep(delay)
+        answer = await self._http.call(
+            method, path, params=dict(params or {}), content=content, authorize=self._authorize,
+            headers={"Content-Type": "application/json"} if content is not None else None,
+            # Re-submitting the same responses overwrites them (INFERENCE, ref L3258): retry like a read.
+            idempotent=True,
+        )
+        return answer.body
 
     # -- paging -------------------------------------------------------------------------
 
@@ -314,8 +290,7 @@ class IlluminateClient:
         self, endpoint: str, model: type[R], params: Mapping[str, str],
     ) -> AsyncIterator[Page[R]]:
         async for page in self._walk(endpoint, params):
-            yield Page(page.endpoint, page.page, page.num_pages, page.num_results,
-                       _validate_records(model, page))
+            yield typed_page(model, page)
 
     # -- typed helpers ------------------------------------------------------------------
 
@@ -419,50 +394,32 @@ class IlluminateClient:
 # -- helpers ------------------------------------------------------------------------------
 
 
-def _raise_for_status(response: httpx.Response, path: str) -> None:
-    """Map a non-200 status to the typed errors (ref L210-L227); bodies are usually empty."""
-    status = response.status_code
-    if status == 200:
-        return
-    detail = _error_detail(response)
-    message = f"{path}{': ' + detail if detail else ''}"
-    if status == 401:
-        raise AuthenticationError(SYSTEM, f"credentials rejected: {message}", status=status)
-    if status == 403:
-        raise ForbiddenError(SYSTEM, f"not permitted: {message}", status=status)
-    if status == 404:
-        raise NotFoundError(SYSTEM, f"no such method or element: {message}", status=status)
-    if status == 429:
-        # Not documented for Illuminate (ref L227); handled in case a proxy throttles.
-        retry_after = _retry_after(response)
-        raise ThrottledError(SYSTEM, f"throttled: {message}", status=status, retry_after=retry_after)
-    if status >= 500:
-        raise TransientUpstreamError(SYSTEM, f"server error: {message}", status=status)
-    if 200 < status < 300:
-        raise MalformedResponseError(SYSTEM, f"undocumented success status: {message}", status=status)
-    raise PermanentUpstreamError(SYSTEM, f"request rejected: {message}", status=status)
+class IlluminateClassifier(ResponseClassifier):
+    """Illuminate's statuses (ref L210-L227): 200 only; errors usually have an empty body."""
 
+    def classify(self, response: httpx.Response, where: str) -> UpstreamError | None:
+        """200 is success; another 2xx is undocumented, so malformed; the rest as HTTP says."""
+        status = response.status_code
+        if 200 < status < 300:
+            return MalformedResponseError(SYSTEM, f"undocumented success status from {where}", status=status)
+        return super().classify(response, where)
 
-def _error_detail(response: httpx.Response) -> str:
-    """The documented 400 body is ``{"error":{"code","message"}}`` (ref L222); others are empty."""
-    if not response.content:
-        return ""
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        return ""
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        err = body["error"]
-        return f"{err.get('code', '')} {err.get('message', '')}".strip()[:200]
-    return ""
+    def rejected(self, response: httpx.Response, message: str) -> UpstreamError:
+        """A 401: the OAuth signature or token was refused."""
+        return AuthenticationError(SYSTEM, f"credentials rejected: {message}", status=response.status_code)
 
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+    def detail(self, response: httpx.Response) -> str:
+        """The documented 400 body is ``{"error":{"code","message"}}`` (ref L222); others are empty."""
+        if not response.content:
+            return "(empty body)"
+        try:
+            body = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            return snippet(response.content)
+        if isinstance(body, dict) and isinstance(body.get("error"), dict):
+            err = body["error"]
+            return f"{err.get('code', '')} {err.get('message', '')}".strip()[:200]
+        return snippet(response.content)
 
 
 def _kind(value: Any) -> str:
@@ -504,6 +461,16 @@ def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err["loc"])
     return f"{loc}: {err['msg']} ({exc.error_count()} error(s))"
+
+
+def parse_page(name: str, page_no: int, body: Any) -> Page[Any]:
+    """One page's envelope ``{page, num_pages, num_results, results}`` checked, records untouched."""
+    return _parse_envelope(name, endpoint_path(name), page_no, body)
+
+
+def typed_page(model: type[R], page: Page[Any]) -> Page[R]:
+    """``page`` with its records validated as ``model``; ``MalformedResponseError`` names the record."""
+    return Page(page.endpoint, page.page, page.num_pages, page.num_results, _validate_records(model, page))
 
 
 def _validate_records(model: type[R], page: Page[Any]) -> list[R]:

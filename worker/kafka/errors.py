@@ -6,8 +6,10 @@ import anyio
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
+from worker.errors import EdusyncError
 
-class BrokerUnavailableError(RuntimeError):
+
+class BrokerUnavailableError(EdusyncError, RuntimeError):
     """The Kafka broker could not be reached for longer than the configured patience."""
 
 

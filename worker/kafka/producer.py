@@ -43,6 +43,19 @@ class Transaction:
             await self._producer.send_offsets_to_transaction(offsets, group_id)
 
 
+# Settings of every transactional producer edusync opens (benchmarks use them for the raw baseline).
+PRODUCER_SETTINGS: dict[str, object] = {
+    "enable_idempotence": True,
+    "acks": "all",
+    "linger_ms": 5,
+    "max_batch_size": 512 * 1024,
+    "max_request_size": 4 * 1024 * 1024,
+    # aiokafka's 100 ms default is paid whenever a transaction starts right after a commit
+    # (a retriable CONCURRENT_TRANSACTIONS answer): a fifth of consume time in bench/frames.
+    "retry_backoff_ms": 20,
+}
+
+
 class TransactionalProducer:
     """An idempotent, transactional ``AIOKafkaProducer`` with a stable ``transactional_id``.
 
@@ -54,18 +67,8 @@ class TransactionalProducer:
     def __init__(self, bootstrap: str, transactional_id: str, *, transaction_timeout_ms: int = 30000) -> None:
         self.transactional_id = transactional_id
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
-            transactional_id=transactional_id,
-            enable_idempotence=True,
-            acks="all",
-            linger_ms=5,
-            max_batch_size=512 * 1024,
-            max_request_size=4 * 1024 * 1024,
-            transaction_timeout_ms=transaction_timeout_ms,
-            # aiokafka's 100 ms default is paid whenever a transaction starts right after a commit
-            # (a retriable CONCURRENT_TRANSACTIONS answer): a fifth of consume time in bench/frames.
-            retry_backoff_ms=20,
-            client_id=transactional_id,
+            bootstrap_servers=bootstrap, transactional_id=transactional_id, client_id=transactional_id,
+            transaction_timeout_ms=transaction_timeout_ms, **PRODUCER_SETTINGS,
         )
 
     async def start(self) -> None:

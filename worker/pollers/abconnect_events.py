@@ -3,6 +3,10 @@
 Cursor: the last published ``seq``. Events are keyed by tenant and document, so every change
 to one document (its delivery, its sections, its standards) lands in one partition in feed
 order, and a removal is handled before anything that follows it.
+
+A page whose seq jumps further than ``max_seq_jump`` past the one before (the cursor, or the
+previous event) is refused as implausible: one hostile or corrupt event must not move the
+cursor past everything that will ever come.
 """
 
 from __future__ import annotations
@@ -10,9 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from schemas.abconnect import OTHER_CHANGED, TYPE_BY_TARGET, ABConnectChangeV1, AffectedPropertyV1
-from schemas.envelope import make_event
+from schemas.envelope import CloudEvent, make_event
 from worker.clients.abconnect import ABConnectClient
-from worker.clients.abconnect_models import ABEvent
+from worker.clients.abconnect_models import SYSTEM, ABEvent
+from worker.clients.errors import ImplausibleDataError
 from worker.poller_frame import Outbound, PollResult
 from worker.topics import ABCONNECT_EVENTS
 
@@ -33,11 +38,15 @@ class ABConnectEventsPoller:
 
     name = POLLER_NAME
 
-    def __init__(self, tenant: str, partner_id: str, client: ABConnectClient, *, start_seq: int = 0) -> None:
+    def __init__(
+        self, tenant: str, partner_id: str, client: ABConnectClient, *, start_seq: int = 0,
+        max_seq_jump: int = 1_000_000,
+    ) -> None:
         self.tenant = tenant
         self.partner_id = partner_id
         self.client = client
         self.start_seq = start_seq
+        self.max_seq_jump = max_seq_jump
         self.source = f"abconnect:partner/{partner_id}"
 
     def _seq(self, cursor: Any) -> int:
@@ -49,12 +58,22 @@ class ABConnectEventsPoller:
         """Fetch the next page; the new cursor is the last seq on it."""
         after = self._seq(cursor)
         page = await self.client.events(after_seq=after)
+        self._check_jumps(after, page.events, first_poll=cursor is None)
         outbound = [Outbound(ABCONNECT_EVENTS, self._event(e)) for e in page.events]
         last = page.last_seq if page.last_seq is not None else after
         newest = page.events[-1].date_utc if page.events else None
         return PollResult(events=outbound, cursor={"seq": last}, more=page.has_more, newest_time=newest)
 
-    def _event(self, event: ABEvent) -> Any:
+    def _check_jumps(self, after: int, events: list[ABEvent], *, first_poll: bool) -> None:
+        previous = None if first_poll else after  # the feed may start anywhere on the first poll
+        for event in events:
+            if previous is not None and event.seq - previous > self.max_seq_jump:
+                raise ImplausibleDataError(
+                    SYSTEM, f"events: seq jumps from {previous} to {event.seq} (event {event.id}), more than "
+                    f"max_seq_jump={self.max_seq_jump}; cursor left at {after}")
+            previous = event.seq
+
+    def _event(self, event: ABEvent) -> CloudEvent:
         payload = ABConnectChangeV1(
             partner_id=self.partner_id, event_id=event.id, seq=event.seq, date_utc=event.date_utc,
             change_type=event.change_type, target=event.target, document_guid=event.document_guid,

@@ -1,4 +1,4 @@
-"""From a tenant's Illuminate configuration to its pollers.
+"""From a tenant's Illuminate flow settings to its pollers.
 
 One ``IlluminateClient`` and one ``SnapshotStore`` per tenant, shared by that tenant's pollers
 (one per snapshot entity, one per score endpoint). The store is not restored here: the first
@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from worker.clients.illuminate import IlluminateClient
-from worker.config import IlluminateConfig
 from worker.poller_frame import Poller
 from worker.pollers.illuminate_scope import ScopeSource
 from worker.pollers.illuminate_scores import IlluminateScoresPoller
@@ -24,14 +24,8 @@ from worker.pollers.illuminate_snapshot import IlluminateSnapshotPoller
 from worker.pollers.snapshot_diff import DeletionGuard
 from worker.pollers.snapshot_store import SnapshotStore
 
-
-def illuminate_client(cfg: IlluminateConfig) -> IlluminateClient:
-    """The client for ``cfg``, with its page sizes."""
-    return IlluminateClient(
-        cfg.base_url, cfg.consumer_key, cfg.consumer_secret.get_secret_value(), cfg.token,
-        cfg.token_secret.get_secret_value(), page_limit=cfg.page_limit,
-        students2_page_limit=cfg.students2_page_limit,
-    )
+if TYPE_CHECKING:
+    from worker.flows.illuminate_changes import IlluminateChangesSettings
 
 
 def illuminate_source(base_url: str) -> str:
@@ -48,14 +42,13 @@ def district_today(zone: str) -> Callable[[], date]:
 
 
 def illuminate_pollers(
-    tenant_id: str, cfg: IlluminateConfig, client: IlluminateClient, snapshots: SnapshotStore, *,
-    today: Callable[[], date] | None = None,
+    tenant_id: str, cfg: IlluminateChangesSettings, client: IlluminateClient, snapshots: SnapshotStore, *,
+    source: str, today: Callable[[], date] | None = None,
 ) -> list[Poller]:
     """Every Illuminate poller of one tenant: snapshot diff per entity, ``modified_after`` per
     score endpoint. ``snapshots`` must be this tenant's store; ``today`` overrides the clock."""
     if snapshots.tenant != tenant_id:
         raise ValueError(f"snapshot store of tenant {snapshots.tenant!r} given for tenant {tenant_id!r}")
-    source = illuminate_source(cfg.base_url)
     session = (cfg.session_start, cfg.session_end) if cfg.session_start and cfg.session_end else None
     scopes = ScopeSource(client, cfg.snapshot_scope, session)
     guard = DeletionGuard(cfg.max_delete_share, cfg.deletion_guard_min_count)

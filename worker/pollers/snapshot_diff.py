@@ -22,7 +22,7 @@ from typing import Literal
 import structlog
 
 from schemas.envelope import CloudEvent, make_event
-from schemas.illuminate import DELETED, KINDS, UPSERTED, DeletedV1, split_key
+from schemas.illuminate import DELETED, UPSERT_PAYLOADS, UPSERTED, DeletedV1, split_key
 from worker.clients.illuminate_models import IlluminateRecord
 from worker.poller_frame import Outbound, StateWrite
 from worker.pollers.snapshot_store import Section, Seen, SnapshotStore, hash64, hex64, stored_value
@@ -105,7 +105,7 @@ class Differ:
         self.topic = topic
         self.store = store
         self.detector = detector
-        self.payload = KINDS[kind][0]
+        self.payload = UPSERT_PAYLOADS[kind]
         self.upserted_type = UPSERTED[kind]
         self.deleted_type = DELETED[kind]
         self.section: Section | None = None
@@ -168,9 +168,10 @@ class Differ:
         now: datetime,
     ) -> CloudEvent:
         before = hex64(previous) if previous is not None else None
+        # The client record is mapped onto the published contract (schemas/illuminate_records.py).
         payload = self.payload.model_validate({
             "natural_key": natural, "key_parts": split_key(natural), "content_hash": hex64(digest),
-            "previous_hash": before, "record": record,
+            "previous_hash": before, "record": record.model_dump(),
         })
         return make_event(
             tenant=self.tenant, source=self.source, type=self.upserted_type,
