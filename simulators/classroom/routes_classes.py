@@ -29,11 +29,9 @@ JBH_TIMES = (0, 5, 10)
 
 def _check_create(body: dict[str, Any]) -> Checker:
     c = Checker(body)
-    for name in ("email", "first_name", "last_name", "class_name"):
-        if name == "email":
-            c.email(required=True)
-        else:
-            c.string(name, required=True)
+    c.email(required=True)
+    for name in ("first_name", "last_name", "class_name"):
+        c.string(name, required=True)
     for name in ("display_name", "ext_class_id", "class_description", "meeting_passcode"):
         c.string(name)
     c.timezone()

@@ -33,10 +33,9 @@ _CONSTRAINTS = frozenset({
 
 
 def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, dict | list):
-        return None if value is None else str(value)
-    text = str(value)
-    return text if text != "" else None
+    """A scalar attribute as stored: a blank value clears the field."""
+    text = None if value is None else str(value)
+    return text or None
 
 
 def _attributes(call: Call) -> dict[str, Any]:
@@ -78,8 +77,8 @@ def _apply(user: User, attrs: dict[str, Any], call: Call, *, creating: bool) -> 
         unknown = sorted(types - ACCOUNT_TYPES)
         if unknown:
             raise bad_request(f"Unknown account type: {unknown[0]}")
-        for name in ROLE_FLAGS:
-            setattr(user, name, name in types or (name == "administrator" and "partial_administrator" in types))
+        for name in ROLE_FLAGS:  # partial_administrator is accepted but has no user-info flag
+            setattr(user, name, name in types)
     for name in call.store.custom_user_fields:
         if name in attrs:
             user.custom[name] = _text(attrs[name])
