@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 
+from simulators.canvas.paging import base_url
 from simulators.canvas.responses import CanvasHTTPError
 
 PREFIX = "bookmark:"
@@ -52,7 +53,7 @@ def per_page(request: Request, default: int, maximum: int) -> int:
 
 def link_header(request: Request, size: int, next_key: Key | None) -> dict[str, str]:
     """``current``, ``next`` (when there is more) and ``first`` links, every query parameter kept."""
-    base = f"{request.url.scheme}://{request.url.netloc}{request.url.path}"
+    base = base_url(request)
     kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("access_token", "page", "per_page")]
     current = request.query_params.get("page") or "first"
 

@@ -110,6 +110,7 @@ class TermStore:
 
     def create(self, account: Account, params: dict[str, Any], *, can_manage_sis: bool) -> TermRecord:
         """``POST /accounts/:id/terms``."""
+        self.default_term(account.root_id)  # every root account has one, older than any other term
         tid = self._ids.next("term")
         term = TermRecord(tid, account.root_id, "Unnamed Term", created_at=iso(now()))
         self._apply(term, params, can_manage_sis)
