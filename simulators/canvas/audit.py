@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -270,8 +270,12 @@ class AuditRoutes:
         return CanvasJSONResponse(self.config.model_dump())
 
     def _synthesise(self, body: dict[str, Any], *, days: float, same_second: int) -> dict[str, Any]:
-        """``count`` events spread evenly over ``days`` up to ``end``; ``same_second`` share one second."""
+        """``count`` events spread evenly over ``days`` up to ``end``; ``same_second`` share one second.
+
+        Without ``end`` and ``days`` the events are live writes: each a little after the previous one.
+        """
         count = int(body.get("count", 1))
+        live = body.get("end") is None and days == 0
         end = parse_time(body.get("end")) or now()
         start = end - timedelta(days=days)
         kind = body.get("kind", "course")
@@ -285,11 +289,12 @@ class AuditRoutes:
         shared = stamps[shared_index] if stamps else end
         for i in range(shared_index, min(count, shared_index + same_second)):
             stamps[i] = shared
+        at: list[datetime | None] = [None if live else stamp for stamp in stamps]
         if kind == "grade":
             course = self.sim.courses.resolve(str(body["course_id"]), include_deleted=True)
             assignment = self.sim.assignments.get(course, str(body["assignment_id"]))
             student = int(body.get("student_id", 0))
-            for i, stamp in enumerate(stamps):
+            for i, stamp in enumerate(at):
                 self.sim.audit.record_grade(
                     course_id=course.id, assignment_id=assignment.id, student_id=student, actor=actor,
                     before=(str(i), False, assignment.points_possible),
@@ -299,7 +304,7 @@ class AuditRoutes:
         else:
             course = self.sim.courses.resolve(str(body["course_id"]), include_deleted=True)
             accounts = self.sim.courses.account_ids(course)
-            for i, stamp in enumerate(stamps):
+            for i, stamp in enumerate(at):
                 self.sim.audit.record_course(
                     course_id=course.id, account_ids=accounts, event_type="updated",
                     event_data={"name": [f"seed {i}", f"seed {i + 1}"]}, actor=actor, at=stamp,
@@ -317,7 +322,7 @@ class AuditRoutes:
         return CanvasJSONResponse(result)
 
     async def inject(self, request: Request) -> Response:
-        """Events at the head: ``count`` events at ``end`` (default now)."""
+        """Events at the head: ``count`` live events now (or all at ``end`` when given)."""
         body = await request.json()
         with self.sim.lock:
             result = self._synthesise(body, days=0.0, same_second=0)

@@ -4,8 +4,12 @@ Course events (seed 002:L1350-1351, L1920-2208; canvas.md §2.2, §5.4) and grad
 (PUBLIC, canvas.md App. A.1: https://canvas.instructure.com/doc/api/grade_change_log.html) are
 kept newest first. Order, window bounds and ties are not documented (canvas.md §7 item 7), so
 they are configurable: by default both bounds are inclusive and events sharing a second are
-ordered by id descending (canvas.md §5.4 items 2-3). Pages are keyed on (created_at, tie key),
-never on offsets, so a walk stays stable while events arrive at the head.
+ordered by id descending (canvas.md §5.4 items 2-3). Like Canvas's database, the log keeps
+sub-second times (live writes are strictly increasing) while responses show whole seconds, so
+events written in one second still list newest first; only events with the very same time (the
+control API seeds those) fall back to the tie order. Bounds compare the second a client sees.
+Pages are keyed on (time, tie key), never on offsets, so a walk stays stable while events arrive
+at the head.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -116,6 +120,7 @@ class AuditStore:
         self._course: list[CourseEventRecord] = []
         self._grade: list[GradeEventRecord] = []
         self._seq = 0
+        self._last_live = datetime.min.replace(tzinfo=UTC)
 
     def reset(self) -> None:
         """No events, default switches."""
@@ -123,10 +128,21 @@ class AuditStore:
         self._course = []
         self._grade = []
         self._seq = 0
+        self._last_live = datetime.min.replace(tzinfo=UTC)
 
     def _next_seq(self) -> int:
         self._seq += 1
         return self._seq
+
+    def _stamp(self, at: datetime | None) -> datetime:
+        """``at`` as given (seeded history), or now, strictly after the previous live event."""
+        if at is not None:
+            return at
+        stamp = datetime.now(UTC)
+        if stamp <= self._last_live:
+            stamp = self._last_live + timedelta(microseconds=1)
+        self._last_live = stamp
+        return stamp
 
     # --- recording ----------------------------------------------------------------------------
 
@@ -136,7 +152,7 @@ class AuditStore:
     ) -> CourseEventRecord:
         """Append a CourseEvent (now, unless ``at`` is given)."""
         event = CourseEventRecord(
-            id=str(uuid.uuid4()), created_at=(at or now()).replace(microsecond=0), event_type=event_type,
+            id=str(uuid.uuid4()), created_at=self._stamp(at), event_type=event_type,
             event_data=dict(event_data), event_source=actor.source, course_id=course_id,
             account_ids=tuple(account_ids), user_id=actor.user_id, sis_batch_id=actor.sis_batch_id,
             seq=self._next_seq(), extra_links=dict(extra_links or {}),
@@ -151,7 +167,7 @@ class AuditStore:
     ) -> GradeEventRecord:
         """Append a GradeChangeEvent; ``before``/``after`` are (grade, excused, points_possible)."""
         event = GradeEventRecord(
-            id=str(uuid.uuid4()), created_at=(at or now()).replace(microsecond=0), course_id=course_id,
+            id=str(uuid.uuid4()), created_at=self._stamp(at), course_id=course_id,
             assignment_id=assignment_id, student_id=student_id, grader_id=actor.user_id,
             grade_before=before[0], grade_after=after[0], excused_before=before[1], excused_after=after[1],
             graded_anonymously=anonymous, anonymous=anonymous, version_number=version_number,
@@ -164,7 +180,7 @@ class AuditStore:
     # --- querying -----------------------------------------------------------------------------
 
     def sort_key(self, event: Event) -> Key:
-        """Newest first is *descending* by this key: (second, tie key per ``tie_order``)."""
+        """Newest first is *descending* by this key: (microseconds, tie key per ``tie_order``)."""
         order = self.config.tie_order
         tie = uuid.UUID(event.id).int
         if order == "id_asc":
@@ -173,10 +189,12 @@ class AuditStore:
             tie = event.seq
         elif order == "oldest_insert_first":
             tie = -event.seq
-        return int(event.created_at.timestamp()), tie
+        stamp = event.created_at
+        micros = (int(stamp.replace(microsecond=0).timestamp())) * 1_000_000 + stamp.microsecond
+        return micros, tie
 
     def _in_window(self, event: Event, window: Window) -> bool:
-        second = event.created_at
+        second = event.created_at.replace(microsecond=0)
         if window.start is not None:
             start = window.start.replace(microsecond=0)
             if second < start or (second == start and not self.config.start_inclusive):
