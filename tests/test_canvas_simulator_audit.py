@@ -354,3 +354,34 @@ def test_account_feed_covers_sub_account_courses(http: httpx.Client) -> None:
     district = walk(http, COURSE_FEED)
     assert len(district) == 2
     assert [e["links"]["course"] for e in walk(http, f"/api/v1/audit/course/accounts/{school['id']}")] == [art["id"]]
+
+
+def test_seeded_grade_history_pages_by_bookmark_with_a_window(http: httpx.Client) -> None:
+    cid, student, aid = gradebook(http)
+    seeded = ok(
+        http.post(
+            "/_sim/audit/seed",
+            json={
+                "kind": "grade",
+                "course_id": cid,
+                "assignment_id": aid,
+                "student_id": student,
+                "count": 30,
+                "days": 2,
+                "same_second": 5,
+                "end": "2026-03-03T00:00:00Z",
+                "user_id": 77,
+            },
+        )
+    )
+    assert seeded["created"] == 30
+    events = walk(http, f"/api/v1/audit/grade_change/courses/{cid}", {"per_page": 4})
+    assert len(events) == len({e["id"] for e in events}) == 30
+    assert {e["links"]["grader"] for e in events} == {77}
+    day_two = walk(
+        http,
+        f"/api/v1/audit/grade_change/students/{student}",
+        {"start_time": "2026-03-02T00:00:00Z", "end_time": "2026-03-03T00:00:00Z"},
+    )
+    assert 0 < len(day_two) < 30
+    assert all("2026-03-02" <= e["created_at"] <= "2026-03-03T00:00:00Z" for e in day_two)

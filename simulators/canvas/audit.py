@@ -124,7 +124,8 @@ class AuditRoutes:
         return Window(bounds[0], bounds[1])
 
     def _serve(self, request: Request, params: dict[str, Any], events: list[Event], grade: bool) -> Response:
-        size = bookmarks.per_page(request, self.config.per_page_default, self.config.per_page_max)
+        # per_page follows the simulator's paging rules; audit links are always bookmarks, never rel=last.
+        size = bookmarks.per_page(request, self.sim.paging.default_per_page, self.sim.paging.max_per_page)
         after = bookmarks.decode(request.query_params.get("page"))
         page, next_key = self.sim.audit.page(events, self._window(params), after, size)
         body = self._document(request, page, grade)

@@ -47,8 +47,6 @@ class AuditConfig(BaseModel):
     )
     event_data_as_string: bool = Field(default=False, description='render event_data as a JSON string ("{}")')
     course_retention_days: float | None = Field(default=None, ge=0)
-    per_page_default: int = Field(default=10, ge=1)
-    per_page_max: int = Field(default=100, ge=1)
 
 
 @dataclass
