@@ -2,9 +2,9 @@
 
 - Create: ``enrollment[type]`` defaults to StudentEnrollment, ``enrollment[enrollment_state]`` to
   ``invited``; with a section URL ``enrollment[course_section_id]`` "is redundant and will be
-  ignored". Enrolling a user again in the same section with the same type and role returns the
-  existing enrollment in the requested state (Canvas's ``Course#enroll_user`` re-uses it; the seed
-  leaves duplicates undocumented, canvas.md §7 item 14).
+  ignored". Enrolling a user again in the same section with the same type returns the existing
+  enrollment in the requested state. The seed leaves duplicates undocumented (canvas.md §7 item
+  14); re-use is how Canvas's ``Course#enroll_user`` reads, not verified against a live Canvas.
 - DELETE: "If the task argument isn't given, the enrollment will be concluded"; ``inactivate`` and
   ``deactivate`` are the same. Reactivate applies to *inactive* enrollments only.
 - Lists: "If omitted, 'active' and 'invited' enrollments are returned" (seed 002:L14697).
