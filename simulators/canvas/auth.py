@@ -25,13 +25,20 @@ class TokenGrant(BaseModel):
     user_id: int
     user_name: str | None = None
     can_manage: bool = Field(default=True, description="account admin: may manage outcomes")
+    can_manage_sis: bool = Field(default=True, description="manage_sis: may set sis_* ids")
     expires_at: float | None = Field(default=None, description="epoch seconds; None never expires")
+    expired_message: str | None = Field(
+        default=None, description="401 message once expired; None keeps the seed's 'Invalid access token.'"
+    )
 
 
 class AuthConfig(BaseModel):
-    """Status used when a valid token lacks permission."""
+    """Status used when a valid token lacks permission, and the SIS-permission switch."""
 
     unauthorized_status: Literal[401, 403] = 401
+    sis_permission: bool = Field(
+        default=True, description="False takes manage_sis from every token (FLOWS.md 2.3 trap 2)"
+    )
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,7 @@ class Principal:
 
     user_id: int
     can_manage: bool
+    can_manage_sis: bool = True
 
 
 def bearer_token(headers: Headers, query: QueryParams) -> str | None:
@@ -69,10 +77,16 @@ class TokenRegistry:
         if not token:
             raise unauthenticated(invalid_token=False)
         grant = self.grants.get(token)
-        # canvas.md §1.2: a deleted or expired token gets the same 401 as an unknown one.
-        if grant is None or (grant.expires_at is not None and time.time() >= grant.expires_at):
+        if grant is None:
             raise unauthenticated(invalid_token=True)
-        return Principal(user_id=grant.user_id, can_manage=grant.can_manage)
+        # canvas.md §1.2: a deleted or expired token gets a 401 with WWW-Authenticate, like an unknown
+        # one; Canvas later started saying why ("Expired access token"), which a grant may opt into.
+        if grant.expires_at is not None and time.time() >= grant.expires_at:
+            raise unauthenticated(invalid_token=True, message=grant.expired_message)
+        return Principal(
+            user_id=grant.user_id, can_manage=grant.can_manage,
+            can_manage_sis=grant.can_manage and grant.can_manage_sis and self.config.sis_permission,
+        )
 
     def require_manage(self, principal: Principal) -> None:
         """Raise the permission failure unless the caller may manage account content."""

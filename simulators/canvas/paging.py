@@ -13,7 +13,7 @@ import base64
 import math
 from collections.abc import Sequence
 from typing import TypeVar
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from pydantic import BaseModel, Field
 from starlette.requests import Request
@@ -62,6 +62,16 @@ def _per_page(raw: str | None, config: PagingConfig) -> int:
     return min(max(1, value), config.max_per_page)
 
 
+def base_url(request: Request) -> str:
+    """The absolute URL of this request without its query, still percent-encoded as it was sent.
+
+    The raw path keeps encoded SIS ids (``sis_course_id:CS%2F101%2E11%C3%A9``) intact in Link headers.
+    """
+    raw = request.scope.get("raw_path")
+    path = raw.decode("latin-1").split("?", 1)[0] if isinstance(raw, bytes) else quote(request.url.path)
+    return f"{request.url.scheme}://{request.url.netloc}{path}"
+
+
 def paginate(request: Request, items: Sequence[T], config: PagingConfig) -> tuple[list[T], dict[str, str]]:
     """Slice ``items`` for this request; returns the page and the ``Link`` header to send."""
     per_page = _per_page(request.query_params.get("per_page"), config)
@@ -70,7 +80,7 @@ def paginate(request: Request, items: Sequence[T], config: PagingConfig) -> tupl
     start = (page - 1) * per_page
     chunk = list(items[start:start + per_page])
 
-    base = f"{request.url.scheme}://{request.url.netloc}{request.url.path}"
+    base = base_url(request)
     kept = [
         (k, v) for k, v in request.query_params.multi_items() if k not in ("access_token", "page", "per_page")
     ]

@@ -108,3 +108,31 @@ async def read_params(request: Request) -> dict[str, Any]:
     else:
         params.update(nest_pairs(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)))
     return params
+
+
+def nested(params: dict[str, Any], name: str) -> dict[str, Any]:
+    """The ``name[...]`` hash of the parameters (empty when absent or not a hash)."""
+    value = params.get(name)
+    return value if isinstance(value, dict) else {}
+
+
+def text(params: dict[str, Any], name: str) -> str | None:
+    """A parameter as stripped text; None when absent. An empty string stays empty."""
+    value = params.get(name)
+    if value is None or isinstance(value, dict | list):
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value).strip()
+
+
+def text_list(params: dict[str, Any], name: str) -> list[str]:
+    """``name[]`` (or a single ``name``) as a list of strings."""
+    value = params.get(name)
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [str(v) for v in value if not isinstance(v, dict | list)]
+    if isinstance(value, dict):
+        return [str(v) for v in value.values()]
+    return [str(value)]

@@ -54,14 +54,19 @@ def validation_error(attribute: str, error_type: str, message: str) -> CanvasHTT
     )
 
 
-def unauthenticated(invalid_token: bool) -> CanvasHTTPError:
+def unauthenticated(invalid_token: bool, message: str | None = None) -> CanvasHTTPError:
     """401 for a missing, unknown or expired token, with WWW-Authenticate (canvas.md §1.2)."""
     body: dict[str, Any]
     if invalid_token:
-        body = {"errors": [{"message": "Invalid access token."}]}
+        body = {"errors": [{"message": message or "Invalid access token."}]}
     else:
         body = {"status": "unauthenticated", "errors": [{"message": "user authorization required"}]}
     return CanvasHTTPError(401, body, {"WWW-Authenticate": WWW_AUTHENTICATE})
+
+
+def taken(attribute: str, message: str) -> CanvasHTTPError:
+    """A 400 for a uniqueness clash (SIS id or login already in use), typed ``taken``."""
+    return validation_error(attribute, "taken", message)
 
 
 def unauthorized(status: int = 401) -> CanvasHTTPError:

@@ -14,11 +14,21 @@ from collections.abc import Mapping
 from typing import Any
 
 from simulators.canvas.accounts import Account, AccountRegistry, IdSequence
+from simulators.canvas.assignment_store import AssignmentStore
+from simulators.canvas.audit_store import AuditStore
 from simulators.canvas.auth import TokenGrant, TokenRegistry
+from simulators.canvas.course_store import CourseStore
+from simulators.canvas.enrollment_store import EnrollmentStore
+from simulators.canvas.oauth import OAuthRoutes
 from simulators.canvas.outcome_store import OutcomeStore
 from simulators.canvas.paging import PagingConfig
+from simulators.canvas.progress_store import ProgressStore
+from simulators.canvas.section_store import SectionStore
 from simulators.canvas.stats import Stats
+from simulators.canvas.submission_store import SubmissionStore
+from simulators.canvas.term_store import TermStore
 from simulators.canvas.throttle import Throttle, ThrottleConfig
+from simulators.canvas.user_store import UserStore
 from simulators.faults import FaultInjector
 
 DEFAULT_TOKEN = "canvas-sim-token"
@@ -35,7 +45,7 @@ def _grant(spec: TokenSpec) -> TokenGrant:
 
 
 class CanvasSimulator:
-    """An in-memory Canvas LMS: accounts, tokens, outcomes, throttling, faults and statistics.
+    """An in-memory Canvas LMS: accounts, tokens, outcomes, roster, gradebook, audit logs and faults.
 
     ``tokens`` maps each accepted bearer token to a user id or a ``TokenGrant``; ``accounts`` maps
     account ids to names (each is a root account; the first is ``self``).
@@ -59,6 +69,21 @@ class CanvasSimulator:
         self.tokens = TokenRegistry(grants)
         self.accounts = AccountRegistry(self.ids)
         self.outcomes = OutcomeStore(self.accounts, self.ids, self.stats)
+        self.audit = AuditStore()
+        self.users = UserStore(self.accounts, self.ids, self.stats)
+        self.terms = TermStore(self.ids, self.stats)
+        self.courses = CourseStore(self.accounts, self.terms, self.audit, self.ids, self.stats)
+        self.sections = SectionStore(self.courses, self.ids, self.stats)
+        self.enrollments = EnrollmentStore(self.ids, self.stats)
+        self.assignments = AssignmentStore(self.ids, self.stats)
+        self.submissions = SubmissionStore(self.enrollments, self.audit, self.ids)
+        self.progress = ProgressStore(self.ids)
+        self.oauth = OAuthRoutes(self)
+        # Cross-store rules: a deleted course deletes its enrollments; graded submissions block
+        # unpublishing; a section with enrollments cannot be deleted.
+        self.courses.on_delete.append(self.enrollments.delete_course)
+        self.courses.has_graded_submissions = self.submissions.has_graded
+        self.sections.has_enrollments = self.enrollments.section_has_enrollments
         self.reset()
 
     def reset(self) -> None:
@@ -72,6 +97,11 @@ class CanvasSimulator:
             self.tokens.reset()
             self.accounts.reset()
             self.outcomes.reset()
+            for store in (
+                self.audit, self.users, self.terms, self.courses, self.sections, self.enrollments,
+                self.assignments, self.submissions, self.progress, self.oauth,
+            ):
+                store.reset()
             for account_id, name in self._seed_accounts.items():
                 self.add_account(name, account_id=account_id)
             for grant in self.tokens.grants.values():
@@ -106,4 +136,9 @@ class CanvasSimulator:
                 for account in sorted(self.accounts.accounts.values(), key=lambda a: a.id)
             ]
             counts = {"accounts": len(accounts), "users": len(self.accounts.users), **self.outcomes.counts()}
-            return {"accounts": accounts, "counts": counts}
+            # Roster and audit counts sit beside "counts", whose keys the outcome tests pin down.
+            roster: dict[str, int] = {}
+            for store in (self.users, self.terms, self.courses, self.sections, self.enrollments,
+                          self.assignments, self.submissions):
+                roster.update(store.counts())
+            return {"accounts": accounts, "counts": counts, "roster": roster, "audit": self.audit.counts()}
