@@ -46,7 +46,8 @@ from deploy.local_kafka import KAFKA_VERSION, LocalKafka, free_port
 from worker.topics import TopicSpec, all_topics, ensure_topics
 
 REPO = Path(__file__).resolve().parents[1]
-TARGET_RATIO = 0.7
+# The aims of issue 7: produce keeps at least 0.7 of raw, consume reaches at least 0.6.
+AIMS = {"produce": 0.7, "consume": 0.6}
 
 PRODUCE = ("produce-frame", "produce-raw")
 CONSUME = ("consume-frame", "consume-raw")
@@ -273,11 +274,11 @@ def _ratio_table(res: Results) -> str:
         paired = res.paired_ratios(frame, raw)
         of_medians = _medians_ratio(res, frame, raw)
         cpu = res.spread(raw, "cpu_us_per_event").median / res.spread(frame, "cpu_us_per_event").median
-        verdict = "meets" if paired.median >= TARGET_RATIO else "below"
-        rows.append([phase, paired.fmt(2), f"{of_medians:.2f}", f"{cpu:.2f}", f"{verdict} {TARGET_RATIO}"])
+        verdict = "meets" if paired.median >= AIMS[phase] else "below"
+        rows.append([phase, paired.fmt(2), f"{of_medians:.2f}", f"{cpu:.2f}", f"{verdict} {AIMS[phase]}"])
     return md_table(
         ["phase", "frame/raw throughput, paired per repeat: median (min-max)", "ratio of medians",
-         "CPU efficiency raw/frame (µs per event)", "target"],
+         "CPU efficiency raw/frame (µs per event)", "aim"],
         rows, "lrrrl",
     )
 
@@ -308,7 +309,7 @@ def _interpretation(res: Results) -> list[str]:
     out.append(
         f"- **Produce: the frame reaches {p_ratio:.2f} of raw throughput** (median of the paired ratios; "
         f"{_medians_ratio(res, *PRODUCE):.2f} as a ratio of the medians), which "
-        f"{'meets' if p_ratio >= TARGET_RATIO else 'misses'} the {TARGET_RATIO} aim. "
+        f"{'meets' if p_ratio >= AIMS['produce'] else 'misses'} the {AIMS['produce']} aim. "
         f"Per event the frame process spends {p_cpu['produce-frame']:.1f} µs of CPU against "
         f"{p_cpu['produce-raw']:.1f} µs raw."
     )
@@ -316,7 +317,8 @@ def _interpretation(res: Results) -> list[str]:
         ser = p_cpu["produce-raw-serialize"] - p_cpu["produce-raw"]
         rest = p_cpu["produce-frame"] - p_cpu["produce-raw-serialize"]
         out.append(
-            f"  Serialising each CloudEvent inside the loop (`to_bytes`: pydantic `model_dump_json`), which "
+            f"  Serialising each CloudEvent inside the loop (`to_bytes`: the msgspec envelope around the "
+            f"payload's JSON), which "
             f"the raw side did before the clock, accounts for {ser:.1f} µs of the "
             f"{p_cpu['produce-frame'] - p_cpu['produce-raw']:.1f} µs difference; the frame's own bookkeeping "
             f"(per-event Prometheus counter, wrapper coroutines, the cursor record in every transaction) adds "
@@ -326,12 +328,13 @@ def _interpretation(res: Results) -> list[str]:
         out += _ladder_lines(res, "produce")
     out.append(
         f"- **Consume: the frame reaches {c_ratio:.2f} of raw throughput** ({_medians_ratio(res, *CONSUME):.2f} as "
-        f"a ratio of the medians), which {'meets' if c_ratio >= TARGET_RATIO else 'misses'} the {TARGET_RATIO} "
-        "aim. The raw consumer does "
-        "nothing with a record; the frame parses every record into a validated CloudEvent (the Handler "
-        "protocol's input) and commits offsets in a Kafka transaction per batch (AddOffsetsToTxn, "
-        "TxnOffsetCommit, EndTxn: three round trips, against one for `commit()`), because in production the "
-        "same transaction carries the ledger writes and dead letters."
+        f"a ratio of the medians), which {'meets' if c_ratio >= AIMS['consume'] else 'misses'} the "
+        f"{AIMS['consume']} aim. The raw consumer does nothing with a record; the frame validates every "
+        "record's envelope (msgspec: types, patterns, an aware time; the payload stays raw JSON for the "
+        "handler's model to validate once), hands each partition's records to its lane, and commits offsets "
+        "in a Kafka transaction (AddOffsetsToTxn, TxnOffsetCommit, EndTxn) every 5,000 events, every second or "
+        "when idle, rather than after every fetch, because in production the same transaction carries the "
+        "ledger writes, parked events and dead letters."
     )
     if "consume-raw-parse" in c_cpu:
         out.append("  Adding those steps to the raw consumer one at a time (wall time per event):")
@@ -340,8 +343,8 @@ def _interpretation(res: Results) -> list[str]:
         raw_eps = res.spread("consume-raw", "events_per_s").median
         cap = parse_eps / raw_eps
         verdict = (
-            f"so no frame that hands handlers validated CloudEvents can reach {TARGET_RATIO} of a consumer that "
-            "does not look at its records" if cap < TARGET_RATIO else "which leaves room for the aim"
+            f"so no frame that hands handlers validated CloudEvents can reach {AIMS['consume']} of a consumer "
+            "that does not look at its records" if cap < AIMS["consume"] else "which leaves room for the aim"
         )
         out.append(
             f"  Parsing costs {c_cpu['consume-raw-parse'] - c_cpu['consume-raw']:.1f} µs of CPU per event and "
@@ -362,8 +365,7 @@ def _interpretation(res: Results) -> list[str]:
             "That is aiokafka's retry backoff: when a transaction starts with "
             "`send_offsets_to_transaction` right after the previous commit, the coordinator may still be "
             "writing the previous transaction's markers and answers CONCURRENT_TRANSACTIONS; aiokafka then "
-            "sleeps `retry_backoff_ms` (100 ms by default; it uses 20 ms only for AddPartitionsToTxn). "
-            "`TransactionalProducer` does not set `retry_backoff_ms`."
+            "sleeps `retry_backoff_ms` (20 ms in `TransactionalProducer`, against aiokafka's 100 ms default)."
         )
     out.append(
         f"- Memory: the timed-window peak minus the pre-timing RSS is the phase's own growth. The pre-timing RSS "
@@ -418,11 +420,12 @@ def write_report(res: Results) -> tuple[Path, Path, Path]:
         "per `producer.transaction()`, values serialised before the clock. Each run writes to its own fresh topic "
         f"with {s.partitions} partitions.",
         f"- **Consume**: both sides read the {s.events:,} records of the first frame produce topic, in batches of "
-        f"`getmany(max_records={s.page})`, each run in a fresh consumer group with the `HandlerRunner` consumer "
-        f"settings ({', '.join(f'{k}={v}' for k, v in GROUP_SETTINGS.items())}). Frame = `HandlerRunner` with a "
-        "Handler that returns `Outcome.NOOP` without I/O; offsets commit in a transaction per batch. Raw = "
-        "`consumer.commit()` after every `getmany` batch (the cheapest honest commit), records untouched. "
-        "Clock: first record handed over to the end of the commit covering the last record.",
+        f"`getmany(max_records={s.page})` on the raw side, each run in a fresh consumer group with the "
+        f"`HandlerRunner` consumer settings ({', '.join(f'{k}={v}' for k, v in GROUP_SETTINGS.items())}). "
+        f"Frame = `HandlerRunner` (lanes of {s.page} records) with a per-event Handler that returns "
+        "`Outcome.NOOP` without I/O; offsets commit in a transaction every 5,000 events, every second or when "
+        "idle. Raw = `consumer.commit()` after every `getmany` batch (the cheapest honest commit), records "
+        "untouched. Clock: first record handed over to the end of the commit covering the last record.",
         "- **Breakdown** runs add the frame's steps to the raw side one at a time: serialise each event in the "
         "loop (produce); parse each record with `CloudEvent.from_bytes`, then commit offsets in a transaction of "
         "a bare transactional producer (consume)." if s.breakdown else "- No breakdown runs.",

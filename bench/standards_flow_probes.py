@@ -75,8 +75,9 @@ class Timeline:
         if event.tenant != self.tenant:
             return None  # a shared broker may carry other tenants' events
         entry = self._entry(int(event.upstreamcursor))
-        entry.kind = f"{event.data.get('target')}/{event.data.get('change_type')}"
-        entry.standard_guid = event.data.get("standard_guid")
+        data = event.data_object()
+        entry.kind = f"{data.get('target')}/{data.get('change_type')}"
+        entry.standard_guid = data.get("standard_guid")
         entry.event_time = event.time.timestamp()
         return entry
 

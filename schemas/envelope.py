@@ -1,9 +1,15 @@
 """The CloudEvents 1.0 envelope every edusync event travels in.
 
-Structured JSON mode of the CloudEvents Kafka protocol binding: the whole event is
-the record value, the record carries ``content-type: application/cloudevents+json``,
-and the record key is the event's ``subject`` (tenant/entity), so all changes to one
-entity share a partition and keep their order.
+Structured JSON mode of the CloudEvents Kafka protocol binding: the whole event is the record
+value, the record carries ``content-type: application/cloudevents+json``, and the record key is
+the event's ``subject`` (tenant/entity), so all changes to one entity share a partition and keep
+their order.
+
+The envelope is a ``msgspec.Struct`` rather than a pydantic model: it is decoded for every record
+every handler reads, and msgspec validates it (types, patterns, an aware ``time``) in a third of
+pydantic's time, keeping ``data`` as the raw JSON of the payload. The payload itself is validated
+once, by its own pydantic model, straight from that JSON (``CloudEvent.payload``), instead of
+being built into dicts first and validated from them (bench/frames measured both).
 """
 
 from __future__ import annotations
@@ -11,54 +17,53 @@ from __future__ import annotations
 import builtins
 import hashlib
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
+import msgspec
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ValidationError
 
 CONTENT_TYPE = "application/cloudevents+json"
 CONTENT_TYPE_HEADER = ("content-type", CONTENT_TYPE.encode())
 DATA_CONTENT_TYPE = "application/json"
+TYPE_PATTERN = r"^edusync\.[a-z0-9_.-]+\.v[0-9]+$"
+TENANT_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 
 M = TypeVar("M", bound=BaseModel)
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 
 
 class EnvelopeError(ValueError):
-    """A Kafka record is not a valid edusync CloudEvent."""
+    """A Kafka record is not a valid edusync CloudEvent, or its payload is not valid for its type."""
 
 
-class CloudEvent(BaseModel):
+class CloudEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, gc=False):
     """One change event: CloudEvents 1.0 attributes plus the ``tenant`` and ``upstreamcursor``
-    extensions. ``data`` holds the payload as JSON; ``payload()`` validates it."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    extensions. ``data`` is the payload's JSON; ``payload()`` validates it as its model."""
 
     specversion: Literal["1.0"] = "1.0"
-    id: str = Field(min_length=1)
-    source: str = Field(min_length=1)
-    type: str = Field(pattern=r"^edusync\.[a-z0-9_.-]+\.v[0-9]+$")
-    time: datetime
-    subject: str = Field(min_length=1)
+    id: NonEmpty
+    source: NonEmpty
+    type: Annotated[str, msgspec.Meta(pattern=TYPE_PATTERN)]
+    time: Annotated[datetime, msgspec.Meta(tz=True)]
+    subject: NonEmpty
     datacontenttype: Literal["application/json"] = "application/json"
-    data: dict[str, Any]
-    tenant: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    data: msgspec.Raw
+    tenant: Annotated[str, msgspec.Meta(pattern=TENANT_PATTERN)]
     upstreamcursor: str
 
-    @field_validator("time")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("time must carry a timezone")
-        return value
-
     def payload(self, model: builtins.type[M]) -> M:
-        """Validate ``data`` as ``model``."""
-        return model.model_validate(self.data)
+        """``data`` validated as ``model`` (pydantic's ``ValidationError`` when it is not one)."""
+        return model.model_validate_json(bytes(self.data))
+
+    def data_object(self) -> dict[str, Any]:
+        """``data`` as plain JSON values, for code that does not know the payload's model."""
+        value = orjson.loads(bytes(self.data))
+        return value if isinstance(value, dict) else {}
 
     def to_bytes(self) -> bytes:
         """The structured-mode record value."""
-        # pydantic's own serializer: half the cost of model_dump + orjson, same bytes.
-        return self.model_dump_json().encode()
+        return _ENCODER.encode(self)
 
     def key(self) -> bytes:
         """The Kafka record key: the subject."""
@@ -70,11 +75,27 @@ class CloudEvent(BaseModel):
         if value is None:
             raise EnvelopeError("record has no value")
         try:
-            return cls.model_validate(orjson.loads(value))
-        except orjson.JSONDecodeError as exc:
-            raise EnvelopeError(f"record value is not JSON: {exc}") from exc
-        except ValueError as exc:
+            event = _DECODER.decode(value)
+        except msgspec.ValidationError as exc:
             raise EnvelopeError(f"record is not a valid CloudEvent: {exc}") from exc
+        except msgspec.DecodeError as exc:
+            raise EnvelopeError(f"record value is not JSON: {exc}") from exc
+        if memoryview(event.data)[:1].tobytes() != b"{":
+            raise EnvelopeError("record is not a valid CloudEvent: data is not a JSON object")
+        return event
+
+
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(CloudEvent)
+
+
+def envelope_schema() -> dict[str, Any]:
+    """The JSON Schema of the envelope (``data``: any object)."""
+    schema = msgspec.json.schema(CloudEvent)
+    envelope: dict[str, Any] = schema["$defs"]["CloudEvent"]
+    envelope["properties"]["data"] = {"type": "object"}
+    envelope["description"] = " ".join((CloudEvent.__doc__ or "").split())
+    return envelope
 
 
 def event_id(tenant: str, source: str, subject: str, version: str) -> str:
@@ -87,14 +108,14 @@ def make_event(
     *, tenant: str, source: str, type: str, subject: str, version: str,
     data: BaseModel, time: datetime | None = None, upstreamcursor: str | None = None,
 ) -> CloudEvent:
-    """Build an event whose id is derived from tenant, source, subject and upstream version."""
-    return CloudEvent(
-        id=event_id(tenant, source, subject, version),
-        source=source,
-        type=type,
-        time=time or datetime.now(UTC),
-        subject=subject,
-        data=data.model_dump(mode="json"),
-        tenant=tenant,
-        upstreamcursor=upstreamcursor if upstreamcursor is not None else version,
-    )
+    """Build an event whose id is derived from tenant, source, subject and upstream version;
+    every attribute is validated as a decoded one would be (``EnvelopeError`` otherwise)."""
+    try:
+        return msgspec.convert({
+            "id": event_id(tenant, source, subject, version), "source": source, "type": type,
+            "time": time or datetime.now(UTC), "subject": subject,
+            "data": msgspec.Raw(data.model_dump_json().encode()), "tenant": tenant,
+            "upstreamcursor": upstreamcursor if upstreamcursor is not None else version,
+        }, CloudEvent)
+    except (msgspec.ValidationError, ValidationError) as exc:
+        raise EnvelopeError(f"cannot build the event for {subject}: {exc}") from exc

@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from schemas.dead_letter import DeadLetter
-from schemas.envelope import CloudEvent
+from schemas.envelope import envelope_schema
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 DEAD_LETTER_SCHEMA = "edusync.dead-letter.json"
@@ -21,7 +21,7 @@ DEAD_LETTER_SCHEMA = "edusync.dead-letter.json"
 
 def event_schema(event_type: str, payload: type[BaseModel]) -> dict[str, object]:
     """The JSON Schema of one event type: the CloudEvent envelope whose ``data`` is ``payload``."""
-    schema = CloudEvent.model_json_schema()
+    schema = envelope_schema()
     schema["$schema"] = JSON_SCHEMA_DIALECT
     schema["$id"] = f"urn:edusync:schema:{event_type}"
     schema["title"] = event_type

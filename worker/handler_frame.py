@@ -197,6 +197,7 @@ class HandlerRunner:
         self._deferral_wake = anyio.Event()
         self._paused: set[str] = set()
         self._paused_logged = 0.0
+        self._drained = True  # the last fetch returned nothing
         self._consumer: AIOKafkaConsumer | None = None
         self._lane_group: anyio.abc.TaskGroup | None = None
         self._stop = StopToken()
@@ -254,7 +255,8 @@ class HandlerRunner:
             batch = {}
             # getmany can block while the group has no coordinator (broker gone), so bound it.
             with anyio.move_on_after(5):
-                batch = await consumer.getmany(timeout_ms=200, max_records=4 * self.settings.batch_size)
+                batch = await consumer.getmany(timeout_ms=100, max_records=4 * self.settings.batch_size)
+            self._drained = not batch
             if batch:
                 last_contact = time.monotonic()
                 for tp, records in batch.items():
@@ -312,19 +314,60 @@ class HandlerRunner:
         attempts = 0
         while todo and not lane.closed:
             attempts += 1
-            done, interruption = await self._attempt(todo)
-            self._record(tp, done, attempts)
-            todo = todo[len(done):]
+            async with self._limiter:
+                HANDLER_PARTITIONS_BUSY.labels(self.handler.name).set(self._limiter.borrowed_tokens)
+                try:
+                    if self._batch_handler is not None:
+                        done, interruption = await self._attempt_batch(self._batch_handler, tp, todo, attempts)
+                    else:
+                        assert self._event_handler is not None
+                        done, interruption = await self._attempt_each(self._event_handler, tp, todo, attempts)
+                finally:
+                    HANDLER_PARTITIONS_BUSY.labels(self.handler.name).set(self._limiter.borrowed_tokens - 1)
+            if done:
+                HANDLER_DEFERRED.labels(self.handler.name).set(len(self.deferrals))
+                self._commit_wake.set()
+            todo = todo[done:]
             if interruption is None:
                 self._resumed(lane_key)
                 return
             if not await self._wait_out(lane_key, interruption, attempts, todo[0]):
                 return  # stop requested: the rest is read again by the next run
 
-    async def _attempt(
-        self, records: list[ConsumerRecord[bytes, bytes]],
-    ) -> tuple[list[tuple[ConsumerRecord[bytes, bytes], CloudEvent | None, Result | _Behind]], BaseException | None]:
-        """One pass of the handler over ``records``: results for a prefix, and what interrupted it."""
+    async def _attempt_each(
+        self, handler: Handler, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]], attempts: int,
+    ) -> tuple[int, BaseException | None]:
+        """The hot path: each record parsed, handled and recorded in turn, so no batch of parsed
+        events stays alive (they are garbage the moment they are done). Returns how many records
+        have their result, and what interrupted the pass."""
+        parked = bool(len(self.deferrals))
+        for done, rec in enumerate(records):
+            try:
+                event = CloudEvent.from_bytes(rec.value)
+            except EnvelopeError as exc:
+                self._record(tp, rec, None, exc, attempts)
+                continue
+            head = self.deferrals.blocks(event.subject) if parked else None
+            if head is not None:
+                self._record(tp, rec, event, _Behind(head), attempts)
+                continue
+            try:
+                result: Result = await handler.handle(event, self.ledger)
+            except Exception as exc:  # classified here; nothing escapes unhandled
+                verdict = classify(exc)
+                if verdict in (Verdict.RETRY, Verdict.PAUSE):
+                    return done, exc
+                parked = parked or verdict is Verdict.DEFER  # later events of its subject wait behind it
+                result = exc
+            self._record(tp, rec, event, result, attempts)
+        return len(records), None
+
+    async def _attempt_batch(
+        self, handler: BatchHandler, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]], attempts: int,
+    ) -> tuple[int, BaseException | None]:
+        """All of ``records`` to the batch handler at once (parse failures and events parked behind
+        an earlier one are recorded without it). Returns how many have their result, and what
+        interrupted the batch."""
         items: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent | None, Result | _Behind | None]] = []
         parked = bool(len(self.deferrals))
         for rec in records:
@@ -336,23 +379,18 @@ class HandlerRunner:
             head = self.deferrals.blocks(parsed.subject) if parked else None
             items.append((rec, parsed, _Behind(head) if head else None))
         events = [e for _, e, preset in items if preset is None and e is not None]
-        results = await self._apply(events) if events else []
-        done: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent | None, Result | _Behind]] = []
-        given = iter(results)
-        for rec, event, preset in items:
-            if preset is not None:
-                done.append((rec, event, preset))
-                continue
-            result = next(given, None)
+        given = iter(await self._apply_batch(handler, events) if events else [])
+        for done, (rec, event, preset) in enumerate(items):
+            result = preset if preset is not None else next(given, None)
             if result is None:
                 return done, RuntimeError("handler returned fewer results than events")
             if isinstance(result, BaseException) and classify(result) in (Verdict.RETRY, Verdict.PAUSE):
                 return done, result
-            done.append((rec, event, result))
-        return done, None
+            self._record(tp, rec, event, result, attempts)
+        return len(items), None
 
     async def _apply(self, events: Sequence[CloudEvent]) -> list[Result]:
-        """The handler's results for ``events`` (a prefix, ending in the error that stopped it)."""
+        """The handler's results for parked ``events`` (a prefix, ending in the error that stopped it)."""
         async with self._limiter:
             HANDLER_PARTITIONS_BUSY.labels(self.handler.name).set(self._limiter.borrowed_tokens)
             try:
@@ -400,29 +438,24 @@ class HandlerRunner:
                     parked.add(event.subject)
         return out
 
-    def _record(
-        self, tp: TopicPartition,
-        done: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent | None, Result | _Behind]], attempts: int,
-    ) -> None:
+    def _record(self, tp: TopicPartition, rec: ConsumerRecord[bytes, bytes], event: CloudEvent | None,
+                result: Result | _Behind, attempts: int) -> None:
+        """One record's result, pending the next commit; its offset moves past it."""
         pending = self._pending
-        for rec, event, result in done:
-            if isinstance(result, Outcome):
-                pending.tally[result] += 1
-                if result is Outcome.APPLIED and event is not None:
-                    pending.applied_times.append(event.time)
-            elif event is not None and isinstance(result, PrerequisiteMissing | _Behind):
-                reason = result.reason if isinstance(result, PrerequisiteMissing) else f"behind {result.head}"
-                waits = result.waits_for if isinstance(result, PrerequisiteMissing) else None
-                self.deferrals.park(_original(rec), event.subject, reason, waits)
-                pending.tally[Outcome.DEFERRED] += 1
-            else:
-                assert isinstance(result, BaseException)
-                self._dead_letter(_original(rec), event, result, attempts)
-            pending.offsets[tp] = rec.offset + 1
-            pending.count += 1
-        if done:
-            HANDLER_DEFERRED.labels(self.handler.name).set(len(self.deferrals))
-            self._commit_wake.set()
+        if isinstance(result, Outcome):
+            pending.tally[result] += 1
+            if result is Outcome.APPLIED and event is not None:
+                pending.applied_times.append(event.time)
+        elif event is not None and isinstance(result, PrerequisiteMissing | _Behind):
+            reason = result.reason if isinstance(result, PrerequisiteMissing) else f"behind {result.head}"
+            waits = result.waits_for if isinstance(result, PrerequisiteMissing) else None
+            self.deferrals.park(_original(rec), event.subject, reason, waits)
+            pending.tally[Outcome.DEFERRED] += 1
+        else:
+            assert isinstance(result, BaseException)
+            self._dead_letter(_original(rec), event, result, attempts)
+        pending.offsets[tp] = rec.offset + 1
+        pending.count += 1
 
     async def _wait_out(self, lane_key: str, error: BaseException, attempts: int,
                         rec: ConsumerRecord[bytes, bytes] | None) -> bool:
@@ -537,7 +570,8 @@ class HandlerRunner:
         return bool(p.offsets or p.dead or p.tally or self.ledger.dirty or self.deferrals.store.dirty)
 
     def _idle(self) -> bool:
-        return all(not lane.busy and not lane.buffer for lane in self._lanes.values())
+        """Nothing fetched is waiting, and the last fetch found nothing new: commit now."""
+        return self._drained and all(not lane.busy and not lane.buffer for lane in self._lanes.values())
 
     async def _commit_loop(self) -> None:
         interval = self.settings.commit_interval_seconds
