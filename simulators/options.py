@@ -12,6 +12,6 @@ class SimulateOptions:
     host: str = "127.0.0.1"
     port: int = 8101
     documents: int = 20
-    standards: int = 100
+    standards_per_document: int = 100
     students: int = 1000
     seed: int = 1

@@ -335,3 +335,26 @@ def test_the_periodic_reconcile_repairs_a_change_made_in_canvas_by_hand(
         assert bench.stop_worker() == 0
     finally:
         bench.close()
+
+
+def test_rejected_ab_connect_credentials_pause_the_poller_until_they_are_accepted(env: StandardsEnv) -> None:
+    env.seed(documents=2, standards=10)
+    env.start_worker()
+    env.wait_converged(timeout=120)
+    component = f"poller:{env.tenant}/{POLLER_NAME}"
+    env.ab.partners[PARTNER] = "a-key-the-worker-does-not-have"  # every signature now fails: 401
+    deadline = time.monotonic() + 60
+    while (state := _readyz(env)[1]["components"].get(component, {})).get("state") != "paused":
+        assert time.monotonic() < deadline, f"{_readyz(env)}\n{env.log_tail()}"
+        time.sleep(0.3)
+    assert "credentials rejected" in state["reason"] and "HTTP 401" in state["reason"], state
+    cursor = env.cursor()
+    env.ab.partners[PARTNER] = PARTNER_KEY
+    env.mutate("modify_standard", count=2, seed=9)
+    env.wait_converged(timeout=60)
+    deadline = time.monotonic() + 30
+    while _readyz(env)[0] != 200:
+        assert time.monotonic() < deadline, _readyz(env)
+        time.sleep(0.3)
+    assert env.cursor() != cursor and env.dead_letters() == []
+    assert env.stop_worker() == 0

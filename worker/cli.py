@@ -57,8 +57,8 @@ def _simulate(args: argparse.Namespace) -> int:
     from worker.systems import SYSTEMS
 
     names = [s.name for s in SYSTEMS if s.simulator] if args.system == "all" else [args.system]
-    opts = SimulateOptions(host=args.host, port=args.port, documents=args.documents, standards=args.standards,
-                           students=args.students, seed=args.seed)
+    opts = SimulateOptions(host=args.host, port=args.port, documents=args.documents,
+                           standards_per_document=args.standards_per_document, students=args.students, seed=args.seed)
     anyio.run(serve_simulators, names, opts)  # runs until Ctrl-C
     return 0
 
@@ -102,7 +102,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     return anyio.run(run_demo, DemoOptions(
         duration=args.duration, bootstrap=args.bootstrap, ops_port=args.ops_port,
-        documents=args.documents, standards=args.standards, seed=args.seed,
+        documents=args.documents, standards_per_document=args.standards_per_document, seed=args.seed,
         data_dir=args.data_dir, kafka_port=args.kafka_port,
     ))
 
@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="stop after S seconds and print the convergence summary (default: until Ctrl-C)")
     demo.add_argument("--bootstrap", default=None, help="use this Kafka instead of starting a local one")
     demo.add_argument("--documents", type=int, default=20, help="AB Connect documents to generate (default 20)")
-    demo.add_argument("--standards", type=int, default=100, help="standards per document (default 100)")
+    demo.add_argument("--standards-per-document", type=int, default=100, help="AB Connect catalogue size (default 100)")
     demo.add_argument("--seed", type=int, default=1, help="random seed for the catalogue and changes")
     demo.add_argument("--ops-port", type=int, default=9464, help="port for /metrics, /healthz, /readyz")
     demo.add_argument("--data-dir", type=Path, default=Path("var/kafka-demo"), help="local Kafka data folder")
@@ -159,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help=f"first port: {', '.join(simulated)} take it and the next ones in this order "
                           "(default 8101)")
     simulate.add_argument("--documents", type=int, default=20, help="AB Connect documents (default 20)")
-    simulate.add_argument("--standards", type=int, default=100, help="standards per document (default 100)")
+    simulate.add_argument("--standards-per-document", type=int, default=100,
+                          help="AB Connect catalogue size (default 100)")
     simulate.add_argument("--students", type=int, default=1000, help="Illuminate district size (default 1000)")
     simulate.add_argument("--seed", type=int, default=1)
     simulate.set_defaults(func=_simulate)

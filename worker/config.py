@@ -1,7 +1,7 @@
 """The worker's YAML configuration: pydantic models, ``${ENV}`` secrets, line-precise errors.
 
 An error names the file, the line and the field, for example
-``edusync.yaml:14: tenants[0].systems.canvas.base_url: Field required``.
+``edusync.yaml:14: tenants[0].systems.<system>.base_url: Field required``.
 Secret values come from environment variables and are registered for log redaction.
 """
 
@@ -71,7 +71,7 @@ class RuntimeConfig(_Strict):
 
 
 class _Sections(_Strict):
-    """Base of the systems and flows sections: a key given with no value (``standards:``) means
+    """Base of the systems and flows sections: a key given with no value (``<flow>:``) means
     "on, with defaults"."""
 
     @model_validator(mode="before")

@@ -47,7 +47,7 @@ class DemoOptions:
     bootstrap: str | None = None
     ops_port: int = 9464
     documents: int = 20
-    standards: int = 100
+    standards_per_document: int = 100
     seed: int = 1
     data_dir: Path = Path("var/kafka-demo")
     kafka_port: int = 9192
@@ -121,7 +121,7 @@ async def run_demo(opts: DemoOptions) -> int:
     bootstrap, started_broker = _start_kafka(opts)
     tenant = f"demo{int(time.time())}"  # a fresh tenant per run: a reused broker keeps old cursors
     ab = ABConnectSimulator({PARTNER: PARTNER_KEY})
-    seeded = ab.seed(SeedRequest(documents=opts.documents, standards_per_document=opts.standards,
+    seeded = ab.seed(SeedRequest(documents=opts.documents, standards_per_document=opts.standards_per_document,
                                  seed=opts.seed))
     # Canvas publishes no throttle numbers; a generous bucket keeps the demo about edusync.
     canvas = CanvasSimulator(tokens={CANVAS_TOKEN: 1}, throttle=ThrottleConfig(capacity=700, leak_rate=200))

@@ -16,7 +16,7 @@ SIM_PARTNER, SIM_KEY = "sim-partner", "sim-partner-key"
 def simulate_app(opts: SimulateOptions) -> tuple[Any, str]:
     """For ``edusync simulate``: a seeded catalogue and one partner account."""
     sim = ABConnectSimulator({SIM_PARTNER: SIM_KEY})
-    sim.seed(SeedRequest(documents=opts.documents, standards_per_document=opts.standards, seed=opts.seed))
+    sim.seed(SeedRequest(documents=opts.documents, standards_per_document=opts.standards_per_document, seed=opts.seed))
     return create_app(sim), f"API /rest/v4.1/  partner.id={SIM_PARTNER} key={SIM_KEY}"
 
 
