@@ -9,7 +9,7 @@ a. initial sync: N documents x M standards appear in AB Connect once the worker 
    consumer group is stable; the feed holds one ``document/added`` event per document;
 b. backlog: K standard-level mutations (``modify_standard`` 50 %, ``add_standard`` and
    ``delete_standard`` 25 % each) are created at once, so the handler works through a backlog
-   that needs one AB request per event: the AB-request-bound phase;
+   (standards read 100 per AB request, Canvas written where the ledger's fingerprint differs);
 c. paced stream: one standard mutation every ``--paced-interval`` s for ``--paced-seconds`` s,
    for a latency that is not inflated by a backlog made up front.
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import builtins
 import hashlib
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -39,17 +40,20 @@ class EnvelopeError(ValueError):
 
 class CloudEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, gc=False):
     """One change event: CloudEvents 1.0 attributes plus the ``tenant`` and ``upstreamcursor``
-    extensions. ``data`` is the payload's JSON; ``payload()`` validates it as its model."""
+    extensions. ``data`` is the payload's JSON; ``payload()`` validates it as its model.
+    ``type`` matches ``TYPE_PATTERN`` and ``tenant`` ``TENANT_PATTERN``."""
 
     specversion: Literal["1.0"] = "1.0"
     id: NonEmpty
     source: NonEmpty
-    type: Annotated[str, msgspec.Meta(pattern=TYPE_PATTERN)]
+    # The two patterns are checked by ``_Patterns``, once per distinct value: msgspec would run a
+    # regex per record, two thirds of the decode time.
+    type: str
     time: Annotated[datetime, msgspec.Meta(tz=True)]
     subject: NonEmpty
     datacontenttype: Literal["application/json"] = "application/json"
     data: msgspec.Raw
-    tenant: Annotated[str, msgspec.Meta(pattern=TENANT_PATTERN)]
+    tenant: str
     upstreamcursor: str
 
     def payload(self, model: builtins.type[M]) -> M:
@@ -80,13 +84,34 @@ class CloudEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
             raise EnvelopeError(f"record is not a valid CloudEvent: {exc}") from exc
         except msgspec.DecodeError as exc:
             raise EnvelopeError(f"record value is not JSON: {exc}") from exc
-        if memoryview(event.data)[:1].tobytes() != b"{":
-            raise EnvelopeError("record is not a valid CloudEvent: data is not a JSON object")
+        _PATTERNS.check(event.type, event.tenant)
+        # ``data`` is checked once, by the payload's model in ``payload()``.
         return event
+
+
+class _Patterns:
+    """The type and tenant patterns, checked once per distinct value (there are few of each)."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self._type = re.compile(TYPE_PATTERN).match
+        self._tenant = re.compile(TENANT_PATTERN).match
+        self._good: set[tuple[str, str]] = set()
+        self._limit = limit
+
+    def check(self, type_: str, tenant: str) -> None:
+        if (type_, tenant) in self._good:
+            return
+        if not self._type(type_):
+            raise EnvelopeError(f"record is not a valid CloudEvent: type {type_!r} does not match {TYPE_PATTERN}")
+        if not self._tenant(tenant):
+            raise EnvelopeError(f"record is not a valid CloudEvent: tenant {tenant!r} does not match {TENANT_PATTERN}")
+        if len(self._good) < self._limit:
+            self._good.add((type_, tenant))
 
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(CloudEvent)
+_PATTERNS = _Patterns()
 
 
 def envelope_schema() -> dict[str, Any]:
@@ -94,6 +119,8 @@ def envelope_schema() -> dict[str, Any]:
     schema = msgspec.json.schema(CloudEvent)
     envelope: dict[str, Any] = schema["$defs"]["CloudEvent"]
     envelope["properties"]["data"] = {"type": "object"}
+    envelope["properties"]["type"]["pattern"] = TYPE_PATTERN
+    envelope["properties"]["tenant"]["pattern"] = TENANT_PATTERN
     envelope["description"] = " ".join((CloudEvent.__doc__ or "").split())
     return envelope
 
@@ -111,7 +138,7 @@ def make_event(
     """Build an event whose id is derived from tenant, source, subject and upstream version;
     every attribute is validated as a decoded one would be (``EnvelopeError`` otherwise)."""
     try:
-        return msgspec.convert({
+        event = msgspec.convert({
             "id": event_id(tenant, source, subject, version), "source": source, "type": type,
             "time": time or datetime.now(UTC), "subject": subject,
             "data": msgspec.Raw(data.model_dump_json().encode()), "tenant": tenant,
@@ -119,3 +146,5 @@ def make_event(
         }, CloudEvent)
     except (msgspec.ValidationError, ValidationError) as exc:
         raise EnvelopeError(f"cannot build the event for {subject}: {exc}") from exc
+    _PATTERNS.check(event.type, event.tenant)
+    return event

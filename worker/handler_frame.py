@@ -79,7 +79,7 @@ class HandlerSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    concurrency: int = Field(4, ge=1, le=64, description="partitions processed at once")
+    concurrency: int = Field(8, ge=1, le=64, description="partitions processed at once (a topic has 6)")
     batch_size: int = Field(500, ge=1, le=10_000, description="events of one partition handed over at once")
     commit_every: int = Field(5000, ge=1, description="commit after this many events ...")
     commit_interval_seconds: float = Field(1.0, gt=0, description="... or this long after the first uncommitted one")
@@ -256,12 +256,17 @@ class HandlerRunner:
             # getmany can block while the group has no coordinator (broker gone), so bound it.
             with anyio.move_on_after(5):
                 batch = await consumer.getmany(timeout_ms=100, max_records=4 * self.settings.batch_size)
+            if not batch and not self._drained:
+                self._commit_wake.set()  # the fetch came back empty: what is done may commit now
             self._drained = not batch
             if batch:
                 last_contact = time.monotonic()
                 for tp, records in batch.items():
                     lane = self._lanes.get(tp) or self._open_lane(tp)
-                    lane.buffer.extend(records)
+                    if lane.buffer:
+                        lane.buffer.extend(records)
+                    else:
+                        lane.buffer = records  # no copy: getmany's list is ours
                     lane.wake.set()
                     if len(lane.buffer) >= high_water and not lane.fetch_paused:
                         consumer.pause(tp)  # back-pressure: this partition's lane is behind
@@ -292,8 +297,11 @@ class HandlerRunner:
                 lane.wake = anyio.Event()
                 await lane.wake.wait()
                 continue
-            records = lane.buffer[:size]
-            del lane.buffer[:size]
+            if len(lane.buffer) <= size:
+                records, lane.buffer = lane.buffer, []
+            else:
+                records = lane.buffer[:size]
+                del lane.buffer[:size]
             if lane.fetch_paused and len(lane.buffer) < size and self._consumer is not None:
                 self._consumer.resume(lane.tp)
                 lane.fetch_paused = False
@@ -337,30 +345,60 @@ class HandlerRunner:
     async def _attempt_each(
         self, handler: Handler, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]], attempts: int,
     ) -> tuple[int, BaseException | None]:
-        """The hot path: each record parsed, handled and recorded in turn, so no batch of parsed
-        events stays alive (they are garbage the moment they are done). Returns how many records
-        have their result, and what interrupted the pass."""
+        """The hot path: each record parsed, handled and its result noted in turn, so no batch of
+        parsed events stays alive; plain outcomes are tallied once at the end. Returns how many
+        records have their result, and what interrupted the pass."""
+        parse, handle, ledger, blocks = CloudEvent.from_bytes, handler.handle, self.ledger, self.deferrals.blocks
+        applied = Outcome.APPLIED  # an enum member is a slow attribute lookup in 3.11
         parked = bool(len(self.deferrals))
-        for done, rec in enumerate(records):
-            try:
-                event = CloudEvent.from_bytes(rec.value)
-            except EnvelopeError as exc:
-                self._record(tp, rec, None, exc, attempts)
-                continue
-            head = self.deferrals.blocks(event.subject) if parked else None
-            if head is not None:
-                self._record(tp, rec, event, _Behind(head), attempts)
-                continue
-            try:
-                result: Result = await handler.handle(event, self.ledger)
-            except Exception as exc:  # classified here; nothing escapes unhandled
-                verdict = classify(exc)
-                if verdict in (Verdict.RETRY, Verdict.PAUSE):
-                    return done, exc
-                parked = parked or verdict is Verdict.DEFER  # later events of its subject wait behind it
-                result = exc
-            self._record(tp, rec, event, result, attempts)
-        return len(records), None
+        outcomes: list[Outcome] = []
+        applied_at: list[datetime] = []
+        done = 0
+        try:
+            for rec in records:
+                try:
+                    event = parse(rec.value)
+                except EnvelopeError as exc:
+                    self._record(tp, rec, None, exc, attempts)
+                    done += 1
+                    continue
+                head = blocks(event.subject) if parked else None
+                if head is not None:
+                    self._record(tp, rec, event, _Behind(head), attempts)
+                    done += 1
+                    continue
+                try:
+                    result = await handle(event, ledger)
+                except Exception as exc:  # classified here; nothing escapes unhandled
+                    verdict = classify(exc)
+                    if verdict in (Verdict.RETRY, Verdict.PAUSE):
+                        return done, exc
+                    parked = parked or verdict is Verdict.DEFER  # later events of its subject wait behind it
+                    self._record(tp, rec, event, exc, attempts)
+                    done += 1
+                    continue
+                if result.__class__ is not Outcome:
+                    self._record(tp, rec, event, TypeError(f"{handler.name}.handle returned {result!r}"), attempts)
+                elif result is applied:
+                    applied_at.append(event.time)
+                    outcomes.append(result)
+                else:
+                    outcomes.append(result)
+                done += 1
+            return done, None
+        finally:
+            self._tally(tp, records, done, outcomes, applied_at)
+
+    def _tally(self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]], done: int,
+               outcomes: list[Outcome], applied_at: list[datetime]) -> None:
+        """The plain outcomes of a pass, pending the next commit; the offset moves past ``done`` records."""
+        pending = self._pending
+        if outcomes:
+            pending.tally.update(outcomes)
+            pending.count += len(outcomes)
+            pending.applied_times.extend(applied_at)
+        if done:
+            pending.offsets[tp] = records[done - 1].offset + 1
 
     async def _attempt_batch(
         self, handler: BatchHandler, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]], attempts: int,
