@@ -38,12 +38,15 @@ class EnvelopeError(ValueError):
     """A Kafka record is not a valid edusync CloudEvent, or its payload is not valid for its type."""
 
 
-class CloudEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, gc=False):
+class CloudEvent(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, gc=False, omit_defaults=True,
+):
     """One change event: CloudEvents 1.0 attributes plus the ``tenant`` and ``upstreamcursor``
-    extensions. ``data`` is the payload's JSON; ``payload()`` validates it as its model.
+    extensions, and ``partitionkey`` (the CloudEvents partitioning extension) when the Kafka key is
+    not the subject. ``data`` is the payload's JSON; ``payload()`` validates it as its model.
     ``type`` matches ``TYPE_PATTERN`` and ``tenant`` ``TENANT_PATTERN``."""
 
-    specversion: Literal["1.0"] = "1.0"
+    specversion: Literal["1.0"]
     id: NonEmpty
     source: NonEmpty
     # The two patterns are checked by ``_Patterns``, once per distinct value: msgspec would run a
@@ -51,10 +54,13 @@ class CloudEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     type: str
     time: Annotated[datetime, msgspec.Meta(tz=True)]
     subject: NonEmpty
-    datacontenttype: Literal["application/json"] = "application/json"
+    datacontenttype: Literal["application/json"]
     data: msgspec.Raw
     tenant: str
     upstreamcursor: str
+    # Roster rows are keyed by their section so a section's rows meet in one partition (FLOWS.md
+    # decision 4); absent (omitted on the wire), the subject is the key.
+    partitionkey: str | None = None
 
     def payload(self, model: builtins.type[M]) -> M:
         """``data`` validated as ``model`` (pydantic's ``ValidationError`` when it is not one)."""
@@ -70,8 +76,8 @@ class CloudEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
         return _ENCODER.encode(self)
 
     def key(self) -> bytes:
-        """The Kafka record key: the subject."""
-        return self.subject.encode()
+        """The Kafka record key: ``partitionkey`` if set, else the subject."""
+        return (self.partitionkey or self.subject).encode()
 
     @classmethod
     def from_bytes(cls, value: bytes | None) -> CloudEvent:
@@ -134,11 +140,13 @@ def event_id(tenant: str, source: str, subject: str, version: str) -> str:
 def make_event(
     *, tenant: str, source: str, type: str, subject: str, version: str,
     data: BaseModel, time: datetime | None = None, upstreamcursor: str | None = None,
+    partitionkey: str | None = None,
 ) -> CloudEvent:
     """Build an event whose id is derived from tenant, source, subject and upstream version;
     every attribute is validated as a decoded one would be (``EnvelopeError`` otherwise)."""
     try:
         event = msgspec.convert({
+            "specversion": "1.0", "datacontenttype": DATA_CONTENT_TYPE, "partitionkey": partitionkey,
             "id": event_id(tenant, source, subject, version), "source": source, "type": type,
             "time": time or datetime.now(UTC), "subject": subject,
             "data": msgspec.Raw(data.model_dump_json().encode()), "tenant": tenant,

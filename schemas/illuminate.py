@@ -39,6 +39,11 @@ def short_hash(content_hash: str) -> str:
     return content_hash[:HASH_DIGITS]
 
 
+def join_key(*parts: str) -> str:
+    """Join natural-key parts with "/", escaping "%" and "/" inside a part (inverse of ``split_key``)."""
+    return "/".join(p.replace("%", "%25").replace("/", "%2F") for p in parts)
+
+
 def split_key(natural_key: str) -> list[str]:
     """The parts of a natural key, unescaped (inverse of ``join_key``)."""
     return [p.replace("%2F", "/").replace("%25", "%") for p in natural_key.split("/")]

@@ -56,6 +56,7 @@ from worker.metrics import (
     Outcome,
 )
 from worker.shutdown import StopToken
+from worker.tables import TopicTable
 from worker.topics import dlq_topic
 
 log = structlog.get_logger(__name__)
@@ -100,7 +101,10 @@ class _HandlerBase(Protocol):
 class Handler(_HandlerBase, Protocol):
     """Applies one event to a target and returns the outcome; raises to retry, pause, park or
     dead-letter (``worker.errors``). A no-op must still bring the ledger up to what the target
-    holds: after a crash between a write and its commit, the replay finds the write done."""
+    holds: after a crash between a write and its commit, the replay finds the write done.
+
+    Optional members the frame uses when present: ``tables`` (``TopicTable`` reference data,
+    restored before consuming and followed), ``partitions_changed()`` (after a rebalance)."""
 
     async def handle(self, event: CloudEvent, ledger: Ledger) -> Outcome: ...
 
@@ -212,6 +216,9 @@ class HandlerRunner:
         """Consume until ``stop``; lanes finish the batch in hand and everything done commits first.
         With ``until_caught_up`` it also returns once every assigned partition is read to its end."""
         self._stop = stop
+        tables: list[TopicTable] = list(getattr(self.handler, "tables", ()))
+        for table in tables:
+            await table.restore()  # reference data first: the handler joins against it
         await self.deferrals.restore()
         HANDLER_DEFERRED.labels(self.handler.name).set(len(self.deferrals))
         self.view.subscribe(self._ledger_changed)
@@ -234,6 +241,9 @@ class HandlerRunner:
             async with task_group() as background:
                 background.start_soon(self._commit_loop)
                 background.start_soon(self._deferral_loop, stop)
+                for table in tables:
+                    if table.claim():
+                        background.start_soon(table.follow)
                 async with task_group() as lanes:
                     self._lane_group = lanes
                     await self._fetch_loop(consumer, stop, until_caught_up)

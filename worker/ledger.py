@@ -18,12 +18,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-import anyio
 import orjson
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 
-from worker.kafka.reader import committed_batches, topic_partitions
+from worker.kafka.reader import committed_batches, follow_committed
 from worker.topics import LEDGER
 
 if TYPE_CHECKING:
@@ -89,31 +88,19 @@ class LedgerView:
         log.info("ledger view restored", entries=len(data), seconds=round(time.monotonic() - started, 3))
         return len(data)
 
-    async def follow(self, *, poll_ms: int = 200) -> None:
+    async def follow(self) -> None:
         """Apply what other processes commit to the topic, until cancelled (run it in a task group)."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, isolation_level="read_committed", enable_auto_commit=False,
-            group_id=None, client_id=f"edusync-ledger-view-{self.writer_id[:8]}",
-        )
-        await consumer.start()
-        try:
-            partitions = await topic_partitions(consumer, self.topic)
-            consumer.assign(partitions)
-            for tp in partitions:
-                consumer.seek(tp, self._resume_at.get(tp, 0))
-            while True:
-                batch = await consumer.getmany(timeout_ms=poll_ms, max_records=5000)
-                for records in batch.values():
-                    for rec in records:
-                        if rec.key is None or _writer_of(rec.headers) == self._writer:
-                            continue
-                        key = rec.key.decode()
-                        _apply(self._data, key, rec.value)
-                        self.followed += 1
-                        self._notify(key)
-        finally:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
-                await consumer.stop()
+        await follow_committed(self.bootstrap, [self.topic], self._resume_at, self._apply_followed,
+                               client_id=f"edusync-ledger-view-{self.writer_id[:8]}")
+
+    def _apply_followed(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        for rec in records:
+            if rec.key is None or _writer_of(rec.headers) == self._writer:
+                continue
+            key = rec.key.decode()
+            _apply(self._data, key, rec.value)
+            self.followed += 1
+            self._notify(key)
 
     # -- local writes (through a Ledger) -------------------------------------------------------
 

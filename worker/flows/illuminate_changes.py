@@ -22,6 +22,11 @@ from worker.registry import Flow, FlowSettings, TenantContext
 from worker.systems.illuminate import ILLUMINATE
 from worker.topics import ILLUMINATE_ASSESSMENT_SCORES, ILLUMINATE_ENTITIES, TopicSpec, illuminate_topic
 
+# Entities other flows join against in full (``worker/tables.py``): compacted, keyed by entity, so
+# a record that never changes outlives the topic's retention. Rosters are keyed by section and
+# enrollments are not joined, so they stay delete-policy event logs.
+REFERENCE_ENTITIES = frozenset({"students", "staff", "sections", "courses", "terms"})
+
 IlluminateEntity = Literal["students", "staff", "sections", "rosters", "enrollments", "courses", "terms"]
 IlluminateScoreEndpoint = Literal[
     "AssessmentAggregateStudentResponses",
@@ -101,6 +106,7 @@ ILLUMINATE_CHANGES: Flow[IlluminateChangesSettings] = Flow(
     systems=(ILLUMINATE,),
     config=IlluminateChangesSettings,
     event_types=EVENT_TYPES,
-    topics=(*(TopicSpec(illuminate_topic(e)) for e in ILLUMINATE_ENTITIES), TopicSpec(ILLUMINATE_ASSESSMENT_SCORES)),
+    topics=(*(TopicSpec(illuminate_topic(e), compact=e in REFERENCE_ENTITIES) for e in ILLUMINATE_ENTITIES),
+            TopicSpec(ILLUMINATE_ASSESSMENT_SCORES)),
     pollers=_pollers,
 )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import anyio
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -67,6 +67,29 @@ async def committed_batches(
                     pending.discard(tp)
     finally:
         await consumer.stop()
+
+
+async def follow_committed(
+    bootstrap: str, topics: list[str], resume_at: dict[TopicPartition, int],
+    apply: Callable[[list[ConsumerRecord[bytes, bytes]]], None], *, client_id: str, poll_ms: int = 200,
+) -> None:
+    """Hand ``apply`` every committed record of ``topics`` from ``resume_at`` (0 where absent), as
+    they arrive, until cancelled. For views that were restored with ``committed_batches``."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
+                                enable_auto_commit=False, group_id=None, client_id=client_id)
+    await consumer.start()
+    try:
+        partitions = [tp for topic in topics for tp in await topic_partitions(consumer, topic)]
+        consumer.assign(partitions)
+        for tp in partitions:
+            consumer.seek(tp, resume_at.get(tp, 0))
+        while True:
+            batch = await consumer.getmany(timeout_ms=poll_ms, max_records=5000)
+            for records in batch.values():
+                apply(records)
+    finally:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+            await consumer.stop()
 
 
 async def _high_watermarks(bootstrap: str, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:

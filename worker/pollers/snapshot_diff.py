@@ -22,7 +22,7 @@ from typing import Literal
 import structlog
 
 from schemas.envelope import CloudEvent, make_event
-from schemas.illuminate import DELETED, UPSERT_PAYLOADS, UPSERTED, DeletedV1, split_key
+from schemas.illuminate import DELETED, UPSERT_PAYLOADS, UPSERTED, DeletedV1, join_key, split_key
 from worker.clients.illuminate_models import IlluminateRecord
 from worker.poller_frame import Outbound, StateWrite
 from worker.pollers.snapshot_store import Section, Seen, SnapshotStore, hash64, hex64, stored_value
@@ -91,6 +91,14 @@ class Settlement:
         self.deleted += changes.deleted
         self.marked.extend(changes.marked)
         return changes
+
+
+def partition_key(tenant: str, kind: str, natural: str) -> str | None:
+    """The Kafka key when it is not the subject: roster rows go by their section (FLOWS.md decision
+    4), so one batch holds a section's rows together and in order."""
+    if kind == "roster":
+        return f"{tenant}/section/{join_key(split_key(natural)[0])}"
+    return None
 
 
 class Differ:
@@ -177,6 +185,7 @@ class Differ:
             tenant=self.tenant, source=self.source, type=self.upserted_type,
             subject=self.store.key(self.kind, natural), version=f"{before or 'new'}>{hex64(digest)}",
             data=payload, time=now, upstreamcursor=upstream,
+            partitionkey=partition_key(self.tenant, self.kind, natural),
         )
 
     def _delete(self, natural: str, digest: int, walk: int, upstream: str, now: datetime) -> CloudEvent:
@@ -187,6 +196,7 @@ class Differ:
             tenant=self.tenant, source=self.source, type=self.deleted_type,
             subject=self.store.key(self.kind, natural), version=f"{hex64(digest)}>deleted@{walk}",
             data=payload, time=now, upstreamcursor=upstream,
+            partitionkey=partition_key(self.tenant, self.kind, natural),
         )
 
 
