@@ -32,12 +32,18 @@ Projection = Callable[[CloudEvent], Iterable[tuple[str, Any]]]
 class TopicTable:
     """The projection of every event of ``topics``, by key, current to their committed end."""
 
-    def __init__(self, bootstrap: str, name: str, topics: Sequence[str], project: Projection) -> None:
+    def __init__(
+        self, bootstrap: str, name: str, topics: Sequence[str], project: Projection,
+        group_of: Callable[[str], str | None] | None = None,
+    ) -> None:
         self.bootstrap = bootstrap
         self.name = name
         self.topics = list(topics)
         self._project = project
         self._data: dict[str, Any] = {}
+        # Optional secondary index: group -> keys (a section's teacher rows, say).
+        self._group_of = group_of
+        self._groups: dict[str, dict[str, Any]] = {}
         self._resume_at: dict[TopicPartition, int] = {}
         self.restored = False
         self.following = False  # one follower per process, however many handlers use the table
@@ -54,8 +60,12 @@ class TopicTable:
         return len(self._data)
 
     def items(self, prefix: str = "") -> Iterator[tuple[str, Any]]:
-        """Entries whose key starts with ``prefix`` (a snapshot)."""
+        """Entries whose key starts with ``prefix`` (a snapshot; a scan: use ``group`` on hot paths)."""
         return iter([(k, v) for k, v in self._data.items() if k.startswith(prefix)])
+
+    def group(self, group: str) -> dict[str, Any]:
+        """The entries of one group of the secondary index (a copy), without a scan."""
+        return dict(self._groups.get(group, {}))
 
     async def restore(self, timeout: float = 300.0) -> int:
         """Read every topic to its end; returns the number of keys."""
@@ -96,7 +106,17 @@ class TopicTable:
                 self.skipped += 1  # the handler reading the same topic dead-letters it with the reason
                 continue
             for key, value in pairs:
-                if value is None:
-                    self._data.pop(key, None)
-                else:
-                    self._data[key] = value
+                self._set(key, value)
+
+    def _set(self, key: str, value: Any) -> None:
+        group = self._group_of(key) if self._group_of is not None else None
+        if value is None:
+            self._data.pop(key, None)
+            if group is not None and group in self._groups:
+                self._groups[group].pop(key, None)
+                if not self._groups[group]:
+                    del self._groups[group]
+            return
+        self._data[key] = value
+        if group is not None:
+            self._groups.setdefault(group, {})[key] = value
