@@ -43,6 +43,9 @@ class LedgerView:
         self.writer_id = writer_id or uuid.uuid4().hex
         self._writer = self.writer_id.encode()
         self._data: dict[str, Any] = {}
+        # parent key (the key without its last part) -> child keys, so a handler can list the
+        # entries under one parent (a student's enrolments) without scanning every entry.
+        self._children: dict[str, set[str]] = {}
         self._listeners: list[Callable[[str], None]] = []
         self._resume_at: dict[TopicPartition, int] = {}
         self.restored = False
@@ -55,8 +58,13 @@ class LedgerView:
         return self._data.get(key, default)
 
     def items(self, prefix: str) -> Iterator[tuple[str, Any]]:
-        """Entries whose full key starts with ``prefix`` (a snapshot: safe to write while iterating)."""
+        """Entries whose full key starts with ``prefix`` (a snapshot: safe to write while iterating;
+        a scan of every entry: on hot paths use ``children``)."""
         return iter([(k, v) for k, v in self._data.items() if k.startswith(prefix)])
+
+    def children(self, parent: str) -> dict[str, Any]:
+        """The entries directly under ``parent`` (``parent/<last part>``), without a scan."""
+        return {k: self._data[k] for k in self._children.get(parent, ()) if k in self._data}
 
     def __len__(self) -> int:
         return len(self._data)
@@ -83,6 +91,9 @@ class LedgerView:
                 if rec.key is not None:
                     _apply(data, rec.key.decode(), rec.value)
         self._data = data
+        self._children = {}
+        for key in data:
+            self._index(key, present=True)
         self._resume_at = ends
         self.restored = True
         log.info("ledger view restored", entries=len(data), seconds=round(time.monotonic() - started, 3))
@@ -99,16 +110,28 @@ class LedgerView:
                 continue
             key = rec.key.decode()
             _apply(self._data, key, rec.value)
+            self._index(key, present=rec.value is not None)
             self.followed += 1
             self._notify(key)
+
+    def _index(self, key: str, *, present: bool) -> None:
+        parent = key.rpartition("/")[0]
+        if present:
+            self._children.setdefault(parent, set()).add(key)
+        elif parent in self._children:
+            self._children[parent].discard(key)
+            if not self._children[parent]:
+                del self._children[parent]
 
     # -- local writes (through a Ledger) -------------------------------------------------------
 
     def _set(self, key: str, value: Any) -> None:
         if value is None or value is _ABSENT:
             self._data.pop(key, None)
+            self._index(key, present=False)
         else:
             self._data[key] = value
+            self._index(key, present=True)
         self._notify(key)
 
     def _notify(self, key: str) -> None:
@@ -152,6 +175,11 @@ class Ledger:
     def read(self, handler: str, key: str) -> Any:
         """Another handler's entry for ``key`` (a crosswalk, an echo check)."""
         return self.view.get(f"{handler}/{key}")
+
+    def children(self, parent: str) -> dict[str, Any]:
+        """This handler's entries directly under ``parent``, keys without the handler prefix."""
+        n = len(self._prefix)
+        return {k[n:]: v for k, v in self.view.children(self._prefix + parent).items()}
 
     @property
     def dirty(self) -> bool:
