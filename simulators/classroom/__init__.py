@@ -19,14 +19,15 @@ from simulators.classroom.auth import ALL_SCOPES, DEMO_SECRET, ApiKey
 from simulators.classroom.config import SimConfig
 from simulators.classroom.generator import SeedSpec
 from simulators.classroom.state import ClassSimulator
+from simulators.options import SimulateOptions
 
 
-def simulate_app(seed: int, size: int) -> tuple[ASGIApp, str]:
-    """The app for ``edusync simulate``: an organisation of ``size`` students (0: the seed's
-    examples only) and a one-line hint with the API path and the demo secret."""
+def simulate_app(opts: SimulateOptions) -> tuple[ASGIApp, str]:
+    """The app for ``edusync simulate``: an organisation of ``opts.students`` students (0: the
+    seed's examples only) and a one-line hint with the API path and the demo secret."""
     sim = ClassSimulator()
-    if size:
-        sim.seed(SeedSpec(size=size, seed=seed))
+    if opts.students:
+        sim.seed(SeedSpec(size=opts.students, seed=opts.seed))
     hint = f"API /api/v1/  Authorization: Bearer {DEMO_SECRET}  (all scopes)"
     return create_app(sim), hint
 

@@ -12,10 +12,12 @@ from typing import Any
 from worker.registry import System
 from worker.systems.abconnect import ABCONNECT
 from worker.systems.canvas import CANVAS
+from worker.systems.classroom import CLASSROOM
 from worker.systems.illuminate import ILLUMINATE
 
 SYSTEMS: tuple[System[Any, Any], ...] = (
     ABCONNECT,
     CANVAS,
     ILLUMINATE,
+    CLASSROOM,
 )
