@@ -24,9 +24,6 @@ from schemas.illuminate import (
 )
 from schemas.illuminate_records import SectionRecordV1, StaffRecordV1, StudentRecordV1
 from worker.errors import PermanentFailure
-from worker.topics import illuminate_topic
-
-ROSTER_TOPICS = tuple(illuminate_topic(e) for e in ("students", "staff", "sections", "rosters"))
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,14 @@ Illuminate topics (FLOWS.md 1.3): people (students and staff, by internal id), t
 (courses and terms) and sections (one entry per section and teacher, grouped by section). Each
 keeps only what the handlers need, a few fields per record. A deletion upstream does not remove a
 person: the handlers still need the district id to end that person's enrolments.
+
+A fourth table, ``latest``, holds the id and time of the newest event of every roster subject.
+An event that a newer one of its subject has superseded is skipped: replaying the topics from the
+start then rewrites no intermediate state (a row enrolled, later dropped, is not enrolled again on
+the way), and a live handler behind its poller goes straight to the current state. "Newer" is by
+event time, which for one subject is the time of the snapshot walk that saw the change: walks of
+one poller follow each other, so the times of a subject's events increase. A table that has not
+caught up with the event yet holds an older time, and the event is applied.
 """
 
 from __future__ import annotations
@@ -25,8 +33,12 @@ from schemas.illuminate import (
     StudentUpsertedV1,
     TermUpsertedV1,
 )
+from schemas.illuminate_records import SectionRecordV1
 from worker.tables import TopicTable
 from worker.topics import illuminate_topic
+
+# What every roster handler consumes.
+ROSTER_TOPICS = tuple(illuminate_topic(e) for e in ("students", "staff", "sections", "rosters"))
 
 
 def _people(event: CloudEvent) -> Iterable[tuple[str, Any]]:
@@ -53,15 +65,23 @@ def _catalogue(event: CloudEvent) -> Iterable[tuple[str, Any]]:
             "end": t.end_date.isoformat() if t.end_date else None}
 
 
+def section_row(s: SectionRecordV1) -> dict[str, Any]:
+    """What the sections table keeps of one section-teacher row."""
+    return {"course": s.course_id, "term": s.term_id, "site": s.site_id, "period": s.period,
+            "name": s.section_name, "teacher": s.user_id, "primary": bool(s.primary_teacher)}
+
+
 def _sections(event: CloudEvent) -> Iterable[tuple[str, Any]]:
     if event.type == UPSERTED["section"]:
         s = event.payload(SectionUpsertedV1).record
-        yield f"{event.tenant}/section/{s.section_id}/{s.user_id or ''}", {
-            "course": s.course_id, "term": s.term_id, "site": s.site_id, "period": s.period,
-            "name": s.section_name, "teacher": s.user_id, "primary": bool(s.primary_teacher)}
+        yield f"{event.tenant}/section/{s.section_id}/{s.user_id or ''}", section_row(s)
     elif event.type == DELETED["section"]:
         parts = event.payload(DeletedV1).key_parts
         yield f"{event.tenant}/section/{parts[0]}/{parts[1] if len(parts) > 1 else ''}", None
+
+
+def _latest(event: CloudEvent) -> Iterable[tuple[str, Any]]:
+    yield f"{event.tenant}|{event.subject}", (event.id, event.time.timestamp())
 
 
 def _section_group(key: str) -> str:
@@ -75,11 +95,17 @@ class RosterReference:
     people: TopicTable
     catalogue: TopicTable
     sections: TopicTable
+    latest: TopicTable
 
     @property
     def tables(self) -> tuple[TopicTable, ...]:
         """For the handler frame: restored before the handler consumes, then followed."""
-        return self.people, self.catalogue, self.sections
+        return self.people, self.catalogue, self.sections, self.latest
+
+    def superseded(self, event: CloudEvent) -> bool:
+        """True when a newer event of the same subject is known (the handler need not apply this one)."""
+        newest = self.latest.get(f"{event.tenant}|{event.subject}")
+        return newest is not None and newest[0] != event.id and newest[1] > event.time.timestamp()
 
     def student(self, tenant: str, student_id: str) -> dict[str, Any] | None:
         """What is known of a student by internal id."""
@@ -97,17 +123,21 @@ class RosterReference:
         """A term's name and dates."""
         return self.catalogue.get(f"{tenant}/term/{term_id}") if term_id else None
 
-    def section_rows(self, tenant: str, section_id: str) -> list[dict[str, Any]]:
-        """Every teacher row of a section (primary first)."""
-        rows = list(self.sections.group(f"{tenant}/section/{section_id}").values())
-        return sorted(rows, key=lambda r: (not r["primary"], r["teacher"] or ""))
-
-    def primary_teacher(self, tenant: str, section_id: str) -> dict[str, Any] | None:
-        """The section's primary teacher as a person, if Illuminate names one."""
-        for row in self.section_rows(tenant, section_id):
-            if row["primary"] and row["teacher"]:
-                return self.staff(tenant, row["teacher"])
-        return None
+    def section_rows(self, tenant: str, section_id: str, *, overlay: tuple[str | None, SectionRecordV1 | None]
+                     | None = None) -> list[dict[str, Any]]:
+        """Every teacher row of a section (primary first). ``overlay`` (teacher id, record or None
+        for a delete) is the row of the event being handled: the table follows the same topic on
+        its own and may not have applied that event yet."""
+        group = f"{tenant}/section/{section_id}"
+        rows = self.sections.group(group)
+        if overlay is not None:
+            teacher, record = overlay
+            key = f"{group}/{teacher or ''}"
+            if record is None:
+                rows.pop(key, None)
+            else:
+                rows[key] = section_row(record)
+        return sorted(rows.values(), key=lambda r: (not r["primary"], r["teacher"] or ""))
 
 
 _SHARED: dict[str, RosterReference] = {}
@@ -124,8 +154,9 @@ def roster_reference(bootstrap: str) -> RosterReference:
                                  [illuminate_topic("courses"), illuminate_topic("terms")], _catalogue),
             sections=TopicTable(bootstrap, "roster-sections", [illuminate_topic("sections")], _sections,
                                 group_of=_section_group),
+            latest=TopicTable(bootstrap, "roster-latest", ROSTER_TOPICS, _latest),
         )
     return ref
 
 
-__all__ = ["RosterReference", "roster_reference"]
+__all__ = ["ROSTER_TOPICS", "RosterReference", "roster_reference", "section_row"]

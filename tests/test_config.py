@@ -118,3 +118,23 @@ def test_unknown_flow_and_unknown_handler_are_named(tmp_path: Path) -> None:
 def test_a_disabled_flow_is_off(tmp_path: Path) -> None:
     path = _write(tmp_path, GOOD.replace("      standards:\n", "      standards:\n        enabled: false\n"))
     assert enabled_flows(load_config(path, env=ENV).tenants[0]) == []
+
+
+def test_a_flow_without_the_flow_whose_events_it_consumes_is_an_error_at_the_flow(tmp_path: Path) -> None:
+    text = GOOD.replace("      abconnect:", """      illuminate:
+        base_url: http://127.0.0.1:8003/live/rest_server.php
+        consumer_key: k
+        consumer_secret: s
+        token: t
+        token_secret: u
+      classroom:
+        base_url: http://127.0.0.1:8004/api/v1
+        api_key: ${CANVAS_TOKEN}
+        timezone: America/Chicago
+      abconnect:""") + "      roster_classroom:\n        sis_prefix: d1\n"
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env=ENV)
+    line = text.splitlines().index("      roster_classroom:") + 1
+    assert (f"{path}:{line}: tenants[0].flows.roster_classroom: flow 'roster_classroom' consumes the events of "
+            "flow(s) illuminate_changes: enable them under flows: too") in str(err.value)

@@ -51,8 +51,10 @@ def test_the_registries_are_complete_and_consistent() -> None:
     assert len(names) == len(set(names)) and len(handler_names()) == len(set(handler_names()))
     assert {s.name for s in SYSTEMS} >= {s.name for f in FLOWS for s in f.systems}
     for flow in FLOWS:
-        assert flow.event_types, f"{flow.name} publishes nothing"
+        # A flow either publishes events or consumes another flow's (the roster flows).
+        assert flow.event_types or flow.requires, f"{flow.name} publishes nothing and consumes nothing"
         assert all(t.startswith("edusync.") for t in flow.event_types)
+        assert all(name in names for name in flow.requires), f"{flow.name} requires an unknown flow"
     assert len(event_types()) == sum(len(f.event_types) for f in FLOWS), "two flows claim one event type"
 
 

@@ -158,7 +158,8 @@ def _enabled(settings: Any) -> bool:
 
 
 def missing_systems(config: WorkerConfig) -> list[tuple[tuple[Any, ...], str]]:
-    """(location, message) for every enabled flow whose systems the tenant does not configure."""
+    """(location, message) for every enabled flow whose systems the tenant does not configure, or
+    whose source flows it does not enable."""
     problems = []
     for i, tenant in enumerate(config.tenants):
         for flow in FLOWS:
@@ -168,6 +169,11 @@ def missing_systems(config: WorkerConfig) -> list[tuple[tuple[Any, ...], str]]:
             if absent:
                 problems.append((("tenants", i, "flows", flow.name),
                                  f"flow {flow.name!r} needs system(s) {', '.join(absent)} under systems:"))
+            off = [name for name in flow.requires if not _enabled(getattr(tenant.flows, name, None))]
+            if off:
+                problems.append((("tenants", i, "flows", flow.name),
+                                 f"flow {flow.name!r} consumes the events of flow(s) {', '.join(off)}: "
+                                 "enable them under flows: too"))
     return problems
 
 

@@ -87,6 +87,9 @@ class Flow(Generic[F]):
     event_types: Mapping[str, type[BaseModel]]
     topics: tuple[TopicSpec, ...] = ()
     handler_names: tuple[str, ...] = ()
+    # Flows whose events this one consumes (the roster flows read illuminate_changes' topics):
+    # a tenant must enable them too, or nothing would ever arrive.
+    requires: tuple[str, ...] = ()
     pollers: Callable[[TenantContext, F], Sequence[PollerSpec]] | None = None
     handlers: Callable[[Mapping[str, FlowTenant[F]]], Sequence[AnyHandler]] | None = None
 

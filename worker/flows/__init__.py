@@ -13,12 +13,14 @@ from typing import Any
 from pydantic import BaseModel
 
 from worker.flows.illuminate_changes import ILLUMINATE_CHANGES
+from worker.flows.roster_classroom import ROSTER_CLASSROOM
 from worker.flows.standards import STANDARDS
 from worker.registry import Flow
 
 FLOWS: tuple[Flow[Any], ...] = (
     STANDARDS,
     ILLUMINATE_CHANGES,
+    ROSTER_CLASSROOM,
 )
 
 

@@ -1,0 +1,198 @@
+"""The roster flow's test bench: the Illuminate and Class simulators on loopback and the real
+``edusync run`` worker as a subprocess against the session's Kafka broker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import orjson
+
+from deploy.local_kafka import free_port
+from schemas.dead_letter import DeadLetter
+from simulators.classroom import DEMO_SECRET, ApiKey, ClassSimulator
+from simulators.classroom import create_app as class_app
+from simulators.illuminate import IlluminateSimulator
+from simulators.illuminate.generator import SeedSpec
+from simulators.illuminate.oauth import DEFAULT_CREDENTIALS
+from simulators.roster_convergence_class import compare_class
+from simulators.roster_projection import RosterProjection, RosterReport
+from simulators.server import ThreadedServer
+from tests.kafka_tools import read_topic
+from worker.topics import dlq_topic
+
+# The suite's district: a tenth of the bench's (20,000 students, 1,836 sections, 55,080 rows).
+SMALL_DISTRICT = SeedSpec(sites=3, students=2000, staff=80, courses=15, sections_per_course=12,
+                          students_per_section=30, assessments=1, seed=7)
+
+
+class RosterEnv:
+    """Illuminate and Class for one tenant, plus a restartable worker process."""
+
+    def __init__(self, bootstrap: str, tmp: Path, unique: str, *, seed: SeedSpec = SMALL_DISTRICT,
+                 class_scopes: list[str] | None = None, entities: list[str] | None = None) -> None:
+        self.bootstrap = bootstrap
+        self.tmp = tmp
+        self.tenant = f"t{unique}"
+        self.group_prefix = f"test{unique}"
+        self.illuminate = IlluminateSimulator()
+        self.illuminate.seed(seed)
+        keys = {DEMO_SECRET: ApiKey() if class_scopes is None else ApiKey(scopes=class_scopes)}
+        self.classroom = ClassSimulator(keys=keys, examples=False)
+        self._ill_server = ThreadedServer(self.illuminate.app).start()
+        self._class_server = ThreadedServer(class_app(self.classroom)).start()
+        self.ops_port = free_port()
+        self.config = tmp / "edusync.yaml"
+        self.log = tmp / "worker.log"
+        self.write_config(entities)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def write_config(self, entities: list[str] | None = None) -> None:
+        """The worker's configuration; ``entities`` limits the Illuminate snapshot pollers."""
+        c = DEFAULT_CREDENTIALS
+        only = f"\n        snapshot_entities: [{', '.join(entities)}]" if entities else ""
+        self.config.write_text(f"""\
+kafka:
+  bootstrap_servers: {self.bootstrap}
+  consumer_group_prefix: {self.group_prefix}
+  broker_patience_seconds: 30
+ops:
+  port: {self.ops_port}
+runtime:
+  paused_retry_seconds: 1
+  shutdown_grace_seconds: 10
+handlers:
+  roster_to_class:
+    max_defer_seconds: 600
+tenants:
+  - id: {self.tenant}
+    systems:
+      illuminate:
+        base_url: {self._ill_server.url}/live/rest_server.php
+        consumer_key: {c.consumer_key}
+        consumer_secret: ${{ILL_CONSUMER_SECRET}}
+        token: {c.token}
+        token_secret: ${{ILL_TOKEN_SECRET}}
+      classroom:
+        base_url: {self._class_server.url}/api/v1
+        api_key: ${{CLASS_API_KEY}}
+        timezone: America/Los_Angeles
+    flows:
+      illuminate_changes:
+        poll_interval_seconds: 1
+        score_endpoints: []{only}
+      roster_classroom: {{}}
+""")
+
+    # -- the worker ------------------------------------------------------------------------------
+
+    def start_worker(self) -> None:
+        c = DEFAULT_CREDENTIALS
+        env = {**os.environ, "ILL_CONSUMER_SECRET": c.consumer_secret, "ILL_TOKEN_SECRET": c.token_secret,
+               "CLASS_API_KEY": DEMO_SECRET}
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "worker", "run", "--config", str(self.config)],
+                                         env=env, stdout=log, stderr=log)
+
+    def kill_worker(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+    def stop_worker(self, timeout: float = 60) -> int:
+        """SIGTERM, then the exit code."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=timeout)
+
+    def replay(self, handler: str) -> subprocess.CompletedProcess[str]:
+        """``edusync replay`` of ``handler`` through a fresh group, to the end of its topics."""
+        c = DEFAULT_CREDENTIALS
+        env = {**os.environ, "ILL_CONSUMER_SECRET": c.consumer_secret, "ILL_TOKEN_SECRET": c.token_secret,
+               "CLASS_API_KEY": DEMO_SECRET}
+        return subprocess.run([sys.executable, "-m", "worker", "replay", "--config", str(self.config),
+                               "--handler", handler], env=env, capture_output=True, text=True, timeout=600)
+
+    # -- Illuminate ------------------------------------------------------------------------------
+
+    def mutate(self, kind: str, count: int = 1, seed: int | None = None, mode: str | None = None) -> Any:
+        """A change in Illuminate, through its control API (the server thread owns the district)."""
+        body: dict[str, Any] = {"kind": kind, "count": count, "seed": seed}
+        if mode:
+            body["mode"] = mode
+        r = httpx.post(f"{self._ill_server.url}/_sim/mutate", json=body, timeout=60)
+        r.raise_for_status()
+        return r.json()
+
+    def set_faults(self, **faults: Any) -> None:
+        """Faults on the Class API (``/_sim/faults``)."""
+        httpx.post(f"{self._class_server.url}/_sim/faults", json=faults, timeout=10).raise_for_status()
+
+    # -- checks ----------------------------------------------------------------------------------
+
+    def report(self) -> RosterReport:
+        return compare_class(RosterProjection.of(self.illuminate.district), self.classroom)
+
+    def wait_converged(self, timeout: float = 240) -> RosterReport:
+        """Poll until Class matches Illuminate's roster (and still does two seconds later)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            report = self.report()
+            if report.ok:
+                time.sleep(2.0)
+                report = self.report()
+                if report.ok:
+                    return report
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not converged: {report.summary()}\n{self.log_tail()}")
+            time.sleep(1.0)
+
+    def class_writes(self) -> int:
+        """Write requests Class has answered so far (every method but GET)."""
+        stats = httpx.get(f"{self._class_server.url}/_sim/stats", timeout=10).json()
+        return sum(n for kind, by_status in stats["requests"].items() if not kind.startswith("GET")
+                   for n in by_status.values())
+
+    def class_requests(self) -> Counter[str]:
+        """Class requests by kind (method and path)."""
+        stats = httpx.get(f"{self._class_server.url}/_sim/stats", timeout=10).json()
+        return Counter({kind: sum(by_status.values()) for kind, by_status in stats["requests"].items()})
+
+    def metric(self, name: str, **labels: str) -> float:
+        """One sample from the worker's /metrics (0 if absent, or while the worker starts)."""
+        try:
+            text = httpx.get(f"http://127.0.0.1:{self.ops_port}/metrics", timeout=5).text
+        except httpx.TransportError:
+            return 0.0
+        want = [f'{k}="{v}"' for k, v in sorted(labels.items())]
+        for line in text.splitlines():
+            if line.startswith(name + "{") or line.startswith(name + " "):
+                head, _, value = line.rpartition(" ")
+                if all(part in head[len(name):].strip("{}").split(",") for part in want):
+                    return float(value)
+        return 0.0
+
+    def dead_letters(self, handler: str) -> list[DeadLetter]:
+        """This tenant's dead letters of ``handler``."""
+        records = anyio.run(read_topic, self.bootstrap, dlq_topic(handler))
+        letters = [DeadLetter.model_validate(orjson.loads(r.value)) for r in records]
+        return [d for d in letters if (d.original.key or "").startswith(f"{self.tenant}/")]
+
+    def log_tail(self, n: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:]) if self.log.exists() else ""
+
+    def close(self) -> None:
+        self.kill_worker()
+        self._ill_server.stop()
+        self._class_server.stop()
