@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from worker.flows.canvas_audit import CANVAS_AUDIT
 from worker.flows.illuminate_changes import ILLUMINATE_CHANGES
 from worker.flows.standards import STANDARDS
 from worker.registry import Flow
@@ -19,6 +20,7 @@ from worker.registry import Flow
 FLOWS: tuple[Flow[Any], ...] = (
     STANDARDS,
     ILLUMINATE_CHANGES,
+    CANVAS_AUDIT,
 )
 
 
