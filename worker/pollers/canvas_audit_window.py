@@ -147,13 +147,19 @@ async def _collect(fetch: Fetch, window: Window, cap: int | None) -> Collected |
     events: list[Any] = []
     documents: list[CompoundDocument] = []
     requests = fresh = 0
-    async for page in fetch(window.start, window.end):
-        requests += 1
-        events.extend(page.events)
-        documents.append(page.document)
-        fresh += sum(1 for e in page.events if _second(e.created_at) > window.base)
-        if cap is not None and fresh > cap:
-            return None
+    pages = fetch(window.start, window.end)
+    try:
+        async for page in pages:
+            requests += 1
+            events.extend(page.events)
+            documents.append(page.document)
+            fresh += sum(1 for e in page.events if _second(e.created_at) > window.base)
+            if cap is not None and fresh > cap:
+                return None
+    finally:
+        close = getattr(pages, "aclose", None)  # a walk left half-way closes its generator now
+        if close is not None:
+            await close()
     return events, documents, requests
 
 
