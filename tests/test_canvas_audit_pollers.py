@@ -141,7 +141,7 @@ async def test_course_events_once_each_in_order_through_five_sigkills(
                                                   "same_second": 50 if i == 0 else 0, "end": end.isoformat()})
     injected: list[int] = []
     injector = _inject_at_the_head(sim, url, courses, injected)
-    first = _app(topics, url, tenant, "page:40", None)  # killed mid-walk of the first window with events
+    first = _app(topics, url, tenant, "page:60", None)  # killed mid-walk, after the 200 went in
     assert first.wait(timeout=120) == -signal.SIGKILL, first.stderr.read().decode() if first.stderr else ""
     injector.join(timeout=120)
     assert sum(injected) == 200, "200 events were inserted at the head while the walk was paging"
