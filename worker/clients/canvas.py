@@ -1,12 +1,11 @@
-"""Canvas LMS REST API client: bearer auth, Link-header paging, throttling, typed errors.
+"""Canvas LMS REST API client: one class, assembled from small modules with one job each.
 
-Cross-cutting behaviour follows /work/shared/api/canvas.md:
-- §1.2: 401 *with* ``WWW-Authenticate`` means the token is invalid, deleted or expired
-  (``AuthenticationError``); 401 *without* it means the user lacks permission
-  (``AccessDeniedError``). Both pause the component rather than dead-letter events.
-- §1.3: follow ``rel="next"`` until it is absent; links are opaque and never built by hand.
-- §1.4/§7.1: every response reports ``X-Request-Cost`` and ``X-Rate-Limit-Remaining``; throttling
-  is answered as ``403 Forbidden (Rate Limit Exceeded)`` or as 429, and both are retried.
+- ``canvas_base``: transport (bearer or OAuth2 token, Link-header paging, throttling, typed
+  errors, request ids, SIS-id escaping);
+- ``canvas_roster``: accounts, users and logins, terms, courses, sections, enrollments;
+- ``canvas_gradebook``: assignments, submissions and grading, Progress;
+- ``canvas_audit``: the course audit log and the Grade Change Log;
+- this module: account outcome groups and outcomes (the standards flow).
 
 Outcome groups and outcomes are not in the seeds; those methods follow Canvas's public docs,
 cited at each method. Retries, deadlines and size caps are the shared HTTP layer's: a POST is
@@ -16,26 +15,29 @@ failure of a POST raises ``AmbiguousWriteError`` so the caller repeats its look-
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
-from typing import Any, TypeVar
-from urllib.parse import quote
+from collections.abc import Mapping
+from typing import Any
 
-import anyio
-import httpx
-from pydantic import BaseModel, ValidationError
-
+from worker.clients.canvas_audit import CanvasAudit
+from worker.clients.canvas_base import (
+    RATE_LIMIT_TEXT,
+    SYSTEM,
+    CanvasClassifier,
+    RateBudget,
+    Written,
+    parse_as,
+    seg,
+    sis,
+)
+from worker.clients.canvas_gradebook import CanvasGradebook, GradeInput
 from worker.clients.canvas_models import Outcome, OutcomeGroup, OutcomeLink
-from worker.clients.errors import AccessDeniedError, AuthenticationError, MalformedResponseError, UpstreamError
-from worker.clients.http import HTTPSettings, Query, ResponseClassifier, UpstreamHTTP
-from worker.metrics import UPSTREAM_THROTTLE_WAIT
+from worker.clients.canvas_oauth import OAuthCredentials
+from worker.clients.canvas_roster import CanvasRoster
 
-__all__ = ["CanvasClient", "Outcome", "OutcomeGroup", "OutcomeLink", "RateBudget"]
-
-SYSTEM = "canvas"
-RATE_LIMIT_TEXT = "Rate Limit Exceeded"
-
-M = TypeVar("M", bound=BaseModel)
+__all__ = [
+    "RATE_LIMIT_TEXT", "SYSTEM", "CanvasClassifier", "CanvasClient", "GradeInput", "OAuthCredentials", "Outcome",
+    "OutcomeGroup", "OutcomeLink", "RateBudget", "Written", "parse_as", "sis",
+]
 
 # Fields the update endpoints accept (Canvas ignores others; we refuse them to catch typos).
 GROUP_UPDATE_FIELDS = frozenset({"title", "description", "vendor_guid", "parent_outcome_group_id"})
@@ -45,110 +47,8 @@ OUTCOME_UPDATE_FIELDS = frozenset({
 })
 
 
-@dataclass
-class RateBudget:
-    """The throttle quota as Canvas reports it, and how long to pause before the next request.
-
-    Canvas does not publish the quota size, so the largest ``X-Rate-Limit-Remaining`` seen stands
-    in for it. Below ``low_water`` of that, the client pauses in proportion to the shortfall, up
-    to ``max_pause`` seconds when the quota is gone.
-    """
-
-    low_water: float = 0.2
-    max_pause: float = 2.0
-    remaining: float | None = None
-    last_cost: float | None = None
-    high_water: float = 0.0
-    paused_seconds: float = 0.0
-    throttled: int = 0
-
-    def observe(self, headers: httpx.Headers) -> None:
-        """Record the quota headers of one response (absent when throttling is off upstream)."""
-        cost = _float_header(headers, "x-request-cost")
-        if cost is not None:
-            self.last_cost = cost
-        remaining = _float_header(headers, "x-rate-limit-remaining")
-        if remaining is not None:
-            self.remaining = remaining
-            self.high_water = max(self.high_water, remaining + (cost or 0.0))
-
-    def pause(self) -> float:
-        """Seconds to wait before the next request; 0 while the quota is comfortable."""
-        if self.remaining is None or self.high_water <= 0:
-            return 0.0
-        threshold = self.low_water * self.high_water
-        if self.remaining >= threshold:
-            return 0.0
-        shortfall = (threshold - max(self.remaining, 0.0)) / threshold
-        return self.max_pause * min(1.0, shortfall)
-
-
-def _float_header(headers: httpx.Headers, name: str) -> float | None:
-    value = headers.get(name)
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return None
-
-
-def parse_as(model: type[M], data: Any) -> M:
-    """``data`` validated as the Canvas object ``model``, or ``MalformedResponseError`` naming the field."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise MalformedResponseError(
-            SYSTEM, f"unexpected {model.__name__} shape: {where}: {first['msg']} ({exc.error_count()} errors)"
-        ) from exc
-
-
-def _seg(value: str | int) -> str:
-    """One path segment; SIS ids such as ``sis_account_id:A/B`` are percent-encoded (§1.6)."""
-    return quote(str(value), safe=":")
-
-
-class CanvasClassifier(ResponseClassifier):
-    """Canvas's meanings: throttling as 403 "Rate Limit Exceeded" too, and the two kinds of 401."""
-
-    def throttled(self, response: httpx.Response) -> bool:
-        """429, or 403 with Canvas's rate-limit text (§1.4)."""
-        if response.status_code == 429:
-            return True
-        return response.status_code == 403 and RATE_LIMIT_TEXT in response.text
-
-    def rejected(self, response: httpx.Response, message: str) -> UpstreamError:
-        """401 with ``WWW-Authenticate``: the token itself; without: a permission (§1.2)."""
-        if "www-authenticate" in response.headers:
-            return AuthenticationError(SYSTEM, f"access token rejected (invalid or expired): {message}",
-                                       status=response.status_code)
-        return AccessDeniedError(SYSTEM, f"the token's user lacks permission: {message}", status=response.status_code)
-
-
-class CanvasClient:
-    """Async client for one Canvas instance and one access token; share one per token (its quota)."""
-
-    def __init__(
-        self, base_url: str, token: str, *, http: HTTPSettings | None = None, per_page: int = 100,
-        low_water: float = 0.2, max_pause: float = 2.0, concurrency: int = 1,
-    ) -> None:
-        if not token:
-            raise ValueError("a Canvas access token is required")
-        self.budget = RateBudget(low_water=low_water, max_pause=max_pause)
-        # canvas.md §6.2.9: one in-flight request per token unless told otherwise, because
-        # parallel requests pay Canvas's pre-flight penalty.
-        self._http = UpstreamHTTP(
-            SYSTEM, base_url, settings=http, classifier=CanvasClassifier(SYSTEM),
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            pace=self._pace, observe=self._observe, limiter=anyio.CapacityLimiter(concurrency),
-        )
-        self._per_page = per_page
-
-    async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._http.aclose()
+class CanvasClient(CanvasAudit, CanvasGradebook, CanvasRoster):
+    """Async client for one Canvas instance and one credential; share one per token (its quota)."""
 
     async def __aenter__(self) -> CanvasClient:
         return self
@@ -156,79 +56,15 @@ class CanvasClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    # --- transport ---------------------------------------------------------------------------
-
-    async def _pace(self) -> None:
-        seconds = self.budget.pause()
-        if seconds > 0:
-            self.budget.paused_seconds += seconds
-            UPSTREAM_THROTTLE_WAIT.labels(SYSTEM).inc(seconds)
-            await anyio.sleep(seconds)
-
-    def _observe(self, response: httpx.Response) -> None:
-        self.budget.observe(response.headers)
-        if self._http.classifier.throttled(response):
-            self.budget.throttled += 1
-
-    async def request(
-        self, method: str, url: str, *, params: Query | None = None, json: Any = None,
-    ) -> httpx.Response:
-        """Send one API call (pacing, retries, redirects); non-2xx answers raise typed errors."""
-        return (await self._http.call(method, url, params=params, json=json, parse_json=False)).response
-
-    async def _json(self, method: str, url: str, *, params: Query | None = None, json: Any = None) -> Any:
-        return (await self._http.call(method, url, params=params, json=json)).body
-
-    # --- parsing and paging --------------------------------------------------------------------
-
-    def _model(self, model: type[M], data: Any) -> M:
-        return parse_as(model, data)
-
-    async def _get_model(self, model: type[M], path: str, params: Query | None = None) -> M:
-        return self._model(model, await self._json("GET", path, params=params))
-
-    async def _write_model(self, model: type[M], method: str, path: str, body: Any = None) -> M:
-        return self._model(model, await self._json(method, path, json=body))
-
-    async def pages(self, path: str, params: Mapping[str, Any] | None = None) -> AsyncIterator[list[Any]]:
-        """Every page of a list endpoint, following ``rel="next"`` links until there is none."""
-        query: Query | None = {**(params or {}), "per_page": self._per_page}
-        url = path
-        seen: set[str] = set()
-        while True:
-            answer = await self._http.call("GET", url, params=query)
-            if not isinstance(answer.body, list):
-                raise MalformedResponseError(
-                    SYSTEM, f"expected a JSON list from {path}", status=answer.response.status_code
-                )
-            yield answer.body
-            next_url = answer.response.links.get("next", {}).get("url")
-            if not next_url:
-                return
-            if next_url in seen:
-                raise MalformedResponseError(SYSTEM, f"pagination loop at {path}")
-            seen.add(next_url)
-            # The link carries every parameter (canvas.md §1.3): send it as is.
-            url, query = next_url, None
-
-    async def iterate(self, model: type[M], path: str, params: Mapping[str, Any] | None = None) -> AsyncIterator[M]:
-        """Every item of a list endpoint, validated as ``model``."""
-        async for page in self.pages(path, params):
-            for item in page:
-                yield self._model(model, item)
-
-    async def _collect(self, model: type[M], path: str, params: Mapping[str, Any] | None = None) -> list[M]:
-        return [item async for item in self.iterate(model, path, params)]
-
     # --- outcome groups ------------------------------------------------------------------------
     # https://developerdocs.instructure.com/services/canvas/resources/outcome_groups
 
     def _groups(self, account_id: str) -> str:
-        return f"/api/v1/accounts/{_seg(account_id)}/outcome_groups"
+        return f"/api/v1/accounts/{seg(account_id)}/outcome_groups"
 
     async def root_outcome_group(self, account_id: str) -> OutcomeGroup:
         """The account's root group (GET .../root_outcome_group redirects to it)."""
-        return await self._get_model(OutcomeGroup, f"/api/v1/accounts/{_seg(account_id)}/root_outcome_group")
+        return await self._get_model(OutcomeGroup, f"/api/v1/accounts/{seg(account_id)}/root_outcome_group")
 
     async def outcome_group(self, account_id: str, group_id: int) -> OutcomeGroup:
         """One group in full form (GET .../outcome_groups/:id)."""
@@ -275,7 +111,7 @@ class CanvasClient:
     async def account_outcome_links(self, account_id: str) -> list[OutcomeLink]:
         """GET /api/v1/accounts/:id/outcome_group_links: every link in the account, full outcomes."""
         return await self._collect(
-            OutcomeLink, f"/api/v1/accounts/{_seg(account_id)}/outcome_group_links", {"outcome_style": "full"}
+            OutcomeLink, f"/api/v1/accounts/{seg(account_id)}/outcome_group_links", {"outcome_style": "full"}
         )
 
     async def create_linked_outcome(

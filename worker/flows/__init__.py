@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from worker.flows.canvas_audit import CANVAS_AUDIT
 from worker.flows.illuminate_changes import ILLUMINATE_CHANGES
 from worker.flows.roster_classroom import ROSTER_CLASSROOM
 from worker.flows.standards import STANDARDS
@@ -21,6 +22,7 @@ FLOWS: tuple[Flow[Any], ...] = (
     STANDARDS,
     ILLUMINATE_CHANGES,
     ROSTER_CLASSROOM,
+    CANVAS_AUDIT,
 )
 
 
