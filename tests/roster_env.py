@@ -1,5 +1,9 @@
-"""The roster flow's test bench: the Illuminate and Class simulators on loopback and the real
-``edusync run`` worker as a subprocess against the session's Kafka broker."""
+"""The roster flow's test bench: the Illuminate simulator and one or more target simulators on
+loopback, and the real ``edusync run`` worker as a subprocess against the session's Kafka broker.
+
+A target (``ClassTarget`` here; Canvas and MatrixLMS in their own modules) brings its simulator,
+its ``systems:`` section, its flow and its convergence check; ``RosterEnv`` assembles them.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import httpx
@@ -34,21 +38,85 @@ SMALL_DISTRICT = SeedSpec(sites=3, students=2000, staff=80, courses=15, sections
                           students_per_section=30, assessments=1, seed=7)
 
 
-class RosterEnv:
-    """Illuminate and Class for one tenant, plus a restartable worker process."""
+class RosterTarget(Protocol):
+    """One target system of the roster flow, as the bench drives it."""
 
-    def __init__(self, bootstrap: str, tmp: Path, unique: str, *, seed: SeedSpec = SMALL_DISTRICT,
-                 class_scopes: list[str] | None = None, entities: list[str] | None = None) -> None:
+    flow: str
+    handler: str
+
+    def system_yaml(self) -> str:
+        """Its ``systems:`` entry, indented for a tenant (secrets as ``${ENV}``)."""
+        ...
+
+    def environment(self) -> dict[str, str]:
+        """The secrets its section names."""
+        ...
+
+    def report(self, projection: RosterProjection) -> RosterReport:
+        """How it differs from ``projection``."""
+        ...
+
+    def writes(self) -> int:
+        """Write calls it has answered so far."""
+        ...
+
+    def close(self) -> None:
+        """Stop its server."""
+        ...
+
+
+class ClassTarget:
+    """The Class simulator as a roster target."""
+
+    flow = "roster_classroom"
+    handler = "roster_to_class"
+
+    def __init__(self, scopes: list[str] | None = None) -> None:
+        keys = {DEMO_SECRET: ApiKey() if scopes is None else ApiKey(scopes=scopes)}
+        self.sim = ClassSimulator(keys=keys, examples=False)
+        self.server = ThreadedServer(class_app(self.sim)).start()
+
+    def system_yaml(self) -> str:
+        return f"""\
+      classroom:
+        base_url: {self.server.url}/api/v1
+        api_key: ${{CLASS_API_KEY}}
+        timezone: America/Los_Angeles
+"""
+
+    def environment(self) -> dict[str, str]:
+        return {"CLASS_API_KEY": DEMO_SECRET}
+
+    def report(self, projection: RosterProjection) -> RosterReport:
+        return compare_class(projection, self.sim)
+
+    def writes(self) -> int:
+        """Every method but GET."""
+        stats = httpx.get(f"{self.server.url}/_sim/stats", timeout=10).json()
+        return sum(n for kind, by_status in stats["requests"].items() if not kind.startswith("GET")
+                   for n in by_status.values())
+
+    def set_faults(self, **faults: Any) -> None:
+        """Faults on the Class API (``/_sim/faults``)."""
+        httpx.post(f"{self.server.url}/_sim/faults", json=faults, timeout=10).raise_for_status()
+
+    def close(self) -> None:
+        self.server.stop()
+
+
+class RosterEnv:
+    """Illuminate and the roster targets for one tenant, plus a restartable worker process."""
+
+    def __init__(self, bootstrap: str, tmp: Path, unique: str, *, targets: Sequence[RosterTarget] | None = None,
+                 seed: SeedSpec = SMALL_DISTRICT, entities: list[str] | None = None) -> None:
         self.bootstrap = bootstrap
         self.tmp = tmp
         self.tenant = f"t{unique}"
         self.group_prefix = f"test{unique}"
         self.illuminate = IlluminateSimulator()
         self.illuminate.seed(seed)
-        keys = {DEMO_SECRET: ApiKey() if class_scopes is None else ApiKey(scopes=class_scopes)}
-        self.classroom = ClassSimulator(keys=keys, examples=False)
         self._ill_server = ThreadedServer(self.illuminate.app).start()
-        self._class_server = ThreadedServer(class_app(self.classroom)).start()
+        self.targets = list(targets) if targets is not None else [ClassTarget()]
         self.ops_port = free_port()
         self.config = tmp / "edusync.yaml"
         self.log = tmp / "worker.log"
@@ -59,6 +127,9 @@ class RosterEnv:
         """The worker's configuration; ``entities`` limits the Illuminate snapshot pollers."""
         c = DEFAULT_CREDENTIALS
         only = f"\n        snapshot_entities: [{', '.join(entities)}]" if entities else ""
+        handlers = "".join(f"  {t.handler}:\n    max_defer_seconds: 600\n" for t in self.targets)
+        systems = "".join(t.system_yaml() for t in self.targets)
+        flows = "".join(f"      {t.flow}: {{}}\n" for t in self.targets)
         self.config.write_text(f"""\
 kafka:
   bootstrap_servers: {self.bootstrap}
@@ -70,9 +141,7 @@ runtime:
   paused_retry_seconds: 1
   shutdown_grace_seconds: 10
 handlers:
-  roster_to_class:
-    max_defer_seconds: 600
-tenants:
+{handlers}tenants:
   - id: {self.tenant}
     systems:
       illuminate:
@@ -81,26 +150,25 @@ tenants:
         consumer_secret: ${{ILL_CONSUMER_SECRET}}
         token: {c.token}
         token_secret: ${{ILL_TOKEN_SECRET}}
-      classroom:
-        base_url: {self._class_server.url}/api/v1
-        api_key: ${{CLASS_API_KEY}}
-        timezone: America/Los_Angeles
-    flows:
+{systems}    flows:
       illuminate_changes:
         poll_interval_seconds: 1
         score_endpoints: []{only}
-      roster_classroom: {{}}
-""")
+{flows}""")
+
+    def _environment(self) -> dict[str, str]:
+        c = DEFAULT_CREDENTIALS
+        env = {**os.environ, "ILL_CONSUMER_SECRET": c.consumer_secret, "ILL_TOKEN_SECRET": c.token_secret}
+        for target in self.targets:
+            env.update(target.environment())
+        return env
 
     # -- the worker ------------------------------------------------------------------------------
 
     def start_worker(self) -> None:
-        c = DEFAULT_CREDENTIALS
-        env = {**os.environ, "ILL_CONSUMER_SECRET": c.consumer_secret, "ILL_TOKEN_SECRET": c.token_secret,
-               "CLASS_API_KEY": DEMO_SECRET}
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "worker", "run", "--config", str(self.config)],
-                                         env=env, stdout=log, stderr=log)
+                                         env=self._environment(), stdout=log, stderr=log)
 
     def kill_worker(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -116,11 +184,9 @@ tenants:
 
     def replay(self, handler: str) -> subprocess.CompletedProcess[str]:
         """``edusync replay`` of ``handler`` through a fresh group, to the end of its topics."""
-        c = DEFAULT_CREDENTIALS
-        env = {**os.environ, "ILL_CONSUMER_SECRET": c.consumer_secret, "ILL_TOKEN_SECRET": c.token_secret,
-               "CLASS_API_KEY": DEMO_SECRET}
         return subprocess.run([sys.executable, "-m", "worker", "replay", "--config", str(self.config),
-                               "--handler", handler], env=env, capture_output=True, text=True, timeout=600)
+                               "--handler", handler], env=self._environment(), capture_output=True, text=True,
+                              timeout=600)
 
     # -- Illuminate ------------------------------------------------------------------------------
 
@@ -133,41 +199,33 @@ tenants:
         r.raise_for_status()
         return r.json()
 
-    def set_faults(self, **faults: Any) -> None:
-        """Faults on the Class API (``/_sim/faults``)."""
-        httpx.post(f"{self._class_server.url}/_sim/faults", json=faults, timeout=10).raise_for_status()
-
     # -- checks ----------------------------------------------------------------------------------
 
-    def report(self) -> RosterReport:
-        return compare_class(RosterProjection.of(self.illuminate.district), self.classroom)
+    def reports(self) -> list[RosterReport]:
+        """Each target against the projection of Illuminate's current state."""
+        projection = RosterProjection.of(self.illuminate.district)
+        return [t.report(projection) for t in self.targets]
 
-    def wait_converged(self, timeout: float = 240) -> RosterReport:
-        """Poll until Class matches Illuminate's roster (and still does two seconds later)."""
+    def wait_converged(self, timeout: float = 240) -> list[RosterReport]:
+        """Poll until every target matches Illuminate's roster (and still does two seconds later)."""
         deadline = time.monotonic() + timeout
         while True:
-            report = self.report()
-            if report.ok:
+            reports = self.reports()
+            if all(r.ok for r in reports):
                 time.sleep(2.0)
-                report = self.report()
-                if report.ok:
-                    return report
+                reports = self.reports()
+                if all(r.ok for r in reports):
+                    return reports
             if self.proc is not None and self.proc.poll() is not None:
                 raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.log_tail()}")
             if time.monotonic() > deadline:
-                raise AssertionError(f"not converged: {report.summary()}\n{self.log_tail()}")
+                summary = "\n".join(r.summary() for r in reports)
+                raise AssertionError(f"not converged:\n{summary}\n{self.log_tail()}")
             time.sleep(1.0)
 
-    def class_writes(self) -> int:
-        """Write requests Class has answered so far (every method but GET)."""
-        stats = httpx.get(f"{self._class_server.url}/_sim/stats", timeout=10).json()
-        return sum(n for kind, by_status in stats["requests"].items() if not kind.startswith("GET")
-                   for n in by_status.values())
-
-    def class_requests(self) -> Counter[str]:
-        """Class requests by kind (method and path)."""
-        stats = httpx.get(f"{self._class_server.url}/_sim/stats", timeout=10).json()
-        return Counter({kind: sum(by_status.values()) for kind, by_status in stats["requests"].items()})
+    def writes(self) -> dict[str, int]:
+        """Write calls each target has answered so far, by handler."""
+        return {t.handler: t.writes() for t in self.targets}
 
     def metric(self, name: str, **labels: str) -> float:
         """One sample from the worker's /metrics (0 if absent, or while the worker starts)."""
@@ -195,4 +253,5 @@ tenants:
     def close(self) -> None:
         self.kill_worker()
         self._ill_server.stop()
-        self._class_server.stop()
+        for target in self.targets:
+            target.close()

@@ -12,18 +12,24 @@ import pytest
 
 from simulators.classroom import ALL_SCOPES
 from simulators.illuminate.state import unpack
-from tests.roster_env import RosterEnv
+from tests.roster_env import ClassTarget, RosterEnv
 
 HANDLER = "roster_to_class"
 
 
 @pytest.fixture
 def env(kafka_bootstrap: str, tmp_path: Path, unique: str) -> Iterator[RosterEnv]:
-    e = RosterEnv(kafka_bootstrap, tmp_path, unique)
+    e = RosterEnv(kafka_bootstrap, tmp_path, unique, targets=[ClassTarget()])
     try:
         yield e
     finally:
         e.close()
+
+
+def _classroom(env: RosterEnv) -> ClassTarget:
+    target = env.targets[0]
+    assert isinstance(target, ClassTarget)
+    return target
 
 
 def _student_with_sections(env: RosterEnv) -> tuple[int, str, int]:
@@ -39,7 +45,7 @@ def _student_with_sections(env: RosterEnv) -> tuple[int, str, int]:
 
 def test_initial_sync_and_a_change_stream_converge_and_a_replay_writes_nothing(env: RosterEnv) -> None:
     env.start_worker()
-    first = env.wait_converged()
+    [first] = env.wait_converged()
     assert first.counts["classes"] > 100 and first.counts["student enrolments"] > 3000, first.summary()
 
     # A rename reaches every Class enrolment of the student.
@@ -49,29 +55,29 @@ def test_initial_sync_and_a_change_stream_converge_and_a_replay_writes_nothing(e
     student.last_name = "Renamedottir"  # a single assignment: safe beside the server thread
     env.illuminate.district.touch()
     env.wait_converged()
-    enrolled = [e for c in env.classroom.store.classes.values() for e in c.enrollments
+    enrolled = [e for c in _classroom(env).sim.store.classes.values() for e in c.enrollments
                 if e.ext_person_id == district_id]
     assert len(enrolled) == sections >= 2
     assert {e.last_name for e in enrolled} == {"Renamedottir"} != {old_last}
 
     # A stream of random enrols, drops, transfers, renames and staff changes.
     env.mutate("random", count=300, seed=11)
-    after = env.wait_converged()
+    [after] = env.wait_converged()
     assert env.dead_letters(HANDLER) == []
     assert env.stop_worker() == 0
 
     # Replaying every roster topic through a fresh group writes nothing to Class.
-    writes = env.class_writes()
+    writes = env.writes()
     proc = env.replay(HANDLER)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert env.class_writes() == writes, "the replay wrote to Class"
-    assert env.report().ok, after.summary()
+    assert env.writes() == writes, "the replay wrote to Class"
+    assert all(r.ok for r in env.reports()), after.summary()
 
 
 def test_roster_rows_before_any_student_or_section_converge_without_dead_letters(
     kafka_bootstrap: str, tmp_path: Path, unique: str,
 ) -> None:
-    env = RosterEnv(kafka_bootstrap, tmp_path, unique, entities=["rosters"])
+    env = RosterEnv(kafka_bootstrap, tmp_path, unique, targets=[ClassTarget()], entities=["rosters"])
     try:
         env.start_worker()
         # Only roster rows are published: every one waits for its class, none is dead-lettered.
@@ -79,7 +85,7 @@ def test_roster_rows_before_any_student_or_section_converge_without_dead_letters
         while env.metric("edusync_handler_events_total", handler=HANDLER, outcome="deferred") < 3000:
             assert time.monotonic() < deadline, env.log_tail()
             time.sleep(1)
-        assert env.classroom.store.classes == {}
+        assert _classroom(env).sim.store.classes == {}
         assert env.stop_worker() == 0
         env.write_config()  # now every entity
         env.start_worker()
@@ -93,7 +99,7 @@ def test_a_class_key_without_a_write_scope_pauses_the_handler_and_dead_letters_n
     kafka_bootstrap: str, tmp_path: Path, unique: str,
 ) -> None:
     scopes = [s for s in ALL_SCOPES if s != "class:write"]
-    env = RosterEnv(kafka_bootstrap, tmp_path, unique, class_scopes=scopes)
+    env = RosterEnv(kafka_bootstrap, tmp_path, unique, targets=[ClassTarget(scopes)])
     try:
         env.start_worker()
         deadline = time.monotonic() + 120
@@ -101,7 +107,7 @@ def test_a_class_key_without_a_write_scope_pauses_the_handler_and_dead_letters_n
             assert time.monotonic() < deadline, env.log_tail()
             time.sleep(1)
         assert env.dead_letters(HANDLER) == []
-        assert env.classroom.store.classes == {}
+        assert _classroom(env).sim.store.classes == {}
         assert env.stop_worker() == 0
     finally:
         env.close()
