@@ -275,10 +275,12 @@ async def test_first_run_publishes_one_upsert_per_record_and_a_second_run_nothin
         events = await tenant_events(topics, illuminate_topic(entity), h.tenant)
         assert Counter(e.subject for e in events).most_common(1)[0][1] == 1, entity
         assert len(events) == seeded[entity], entity
-    # Roster rows are keyed by their section (FLOWS.md decision 4); everything else by its subject.
-    rosters = await tenant_events(topics, illuminate_topic("rosters"), h.tenant)
-    section_of = {e.subject: e.subject.split("/")[2] for e in rosters}
-    assert all(e.key() == f"{h.tenant}/section/{section_of[e.subject]}".encode() for e in rosters)
+    # Roster and section-teacher rows are keyed by their section (FLOWS.md decision 4); everything
+    # else by its subject.
+    for entity in ("rosters", "sections"):
+        rows = await tenant_events(topics, illuminate_topic(entity), h.tenant)
+        section_of = {e.subject: e.subject.split("/")[2] for e in rows}
+        assert all(e.key() == f"{h.tenant}/section/{section_of[e.subject]}".encode() for e in rows), entity
     assert all(e.key() == e.subject.encode() for e in students)
 
     # A restarted worker restores the snapshot from Kafka and still publishes nothing.

@@ -95,8 +95,9 @@ class Settlement:
 
 def partition_key(tenant: str, kind: str, natural: str) -> str | None:
     """The Kafka key when it is not the subject: roster rows go by their section (FLOWS.md decision
-    4), so one batch holds a section's rows together and in order."""
-    if kind == "roster":
+    4), so one batch holds a section's rows together and in order; so do a section's teacher rows,
+    so one lane alone makes the section's class (MatrixLMS has no key that would refuse a second)."""
+    if kind in ("roster", "section"):
         return f"{tenant}/section/{join_key(split_key(natural)[0])}"
     return None
 
