@@ -13,9 +13,11 @@ from worker.registry import System
 from worker.systems.abconnect import ABCONNECT
 from worker.systems.canvas import CANVAS
 from worker.systems.illuminate import ILLUMINATE
+from worker.systems.matrixlms import MATRIXLMS
 
 SYSTEMS: tuple[System[Any, Any], ...] = (
     ABCONNECT,
     CANVAS,
     ILLUMINATE,
+    MATRIXLMS,
 )
