@@ -25,8 +25,9 @@ from datetime import date
 from typing import Literal, TypeVar
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+RESERVED_ARGS = frozenset({"api_key", "api_version", "page"})  # every call's own arguments (000:L27, L53)
 Scalar = str | int | float | bool | date
 Element = Scalar | Mapping[str, Scalar]
 ArgValue = Scalar | Sequence[Element] | None
@@ -61,6 +62,16 @@ class UserAttributes(BaseModel):
     update_password: bool | None = None
     send_login_instructions: bool | None = None
     custom: Mapping[str, str] = Field(default_factory=dict, repr=False, description="the site's custom fields")
+
+    @field_validator("custom")
+    @classmethod
+    def _custom_names(cls, custom: Mapping[str, str]) -> Mapping[str, str]:
+        # Custom fields travel flat beside the others: one named like an argument would replace it.
+        taken = RESERVED_ARGS | set(cls.model_fields)
+        clash = sorted(name for name in custom if name in taken or not name.isidentifier())
+        if clash:
+            raise ValueError(f"custom field names {clash} are not allowed")
+        return custom
 
     @property
     def has_id_key(self) -> bool:

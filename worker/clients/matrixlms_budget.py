@@ -148,7 +148,8 @@ class SiteBudget:
 def site_key(base_url: str) -> str:
     """The site a base URL names (scheme, host, port and path; case and a trailing slash aside)."""
     url = httpx.URL(base_url.strip())
-    return f"{url.scheme}://{url.host.lower()}:{url.port or ''}{url.path.rstrip('/')}"
+    port = f":{url.port}" if url.port else ""
+    return f"{url.scheme}://{url.host.lower()}{port}{url.path.rstrip('/')}"
 
 
 def per_replica_limit(calls_per_minute: int, replicas: int) -> int:
