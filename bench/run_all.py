@@ -21,6 +21,7 @@ BENCHMARKS: list[str] = [
     "bench.frames",
     "bench.standards_flow",
     "bench.illuminate_snapshot",
+    "bench.matrixlms_budget",
 ]
 
 
