@@ -311,23 +311,27 @@ async def test_lost_add_class_is_ambiguous_and_add_class_once_finds_it_instead_o
         # The resolving helper: the answer is lost again, the look-up by name finds the class.
         geometry = ClassAttributes(name="Geometry - P2 [S30001]", style="Instructor")
         faults(url, lost_response_rate=1.0, remaining=1)
-        made = await c.add_class_once(geometry)
+        made = await c.add_class_once(geometry, look_first=False)
         assert made.created and made.via_lookup
         assert counts(sim)["classes"] == start + 2, "one Geometry class, not two"
         assert [k.id for k in await c.find_classes_by_name("Geometry - P2 [S30001]")] == [made.id]
+        faults(url, lost_response_rate=1.0, remaining=1)  # the default also looks before creating
+        history = await c.add_class_once(ClassAttributes(name="History - P6 [S30003]"))
+        assert history.created and history.via_lookup and counts(sim)["classes"] == start + 3
 
         # A gateway failing before MatrixLMS saw the call: the look-up finds nothing, so it is created once.
         faults(url, error_rate=1.0, remaining=1)
-        biology = await c.add_class_once(ClassAttributes(name="Biology - P3 [S30002]"))
-        assert biology.created and not biology.via_lookup and counts(sim)["classes"] == start + 3
+        biology = await c.add_class_once(ClassAttributes(name="Biology - P3 [S30002]"), look_first=False)
+        assert biology.created and not biology.via_lookup and counts(sim)["classes"] == start + 4
 
-        # look_first: an existing class is returned, nothing created; a shared name cannot be resolved.
-        existing = await c.add_class_once(algebra, look_first=True)
-        assert not existing.created and counts(sim)["classes"] == start + 3
+        # look_first (the default): an existing class is returned, nothing created (the retry of a
+        # caller that cannot know whether its first add_class landed); a shared name cannot be resolved.
+        existing = await c.add_class_once(algebra)
+        assert not existing.created and counts(sim)["classes"] == start + 4
         await c.add_class(ClassAttributes(name="Art - P4"))
         await c.add_class(ClassAttributes(name="Art - P4"))
         with pytest.raises(ConflictError):
-            await c.add_class_once(ClassAttributes(name="Art - P4"), look_first=True)
+            await c.add_class_once(ClassAttributes(name="Art - P4"))
 
 
 # --- members, grades, paging, splitting -------------------------------------------------------

@@ -360,11 +360,15 @@ class MatrixLMSClient:
             raise ValueError("add_class needs a name")
         return parse_id(await self.call("add_class", attributes.args(), idempotent=False), "add_class")
 
-    async def add_class_once(self, attributes: ClassAttributes, *, look_first: bool = False) -> ClassCreated:
+    async def add_class_once(self, attributes: ClassAttributes, *, look_first: bool = True) -> ClassCreated:
         """Create the class unless it exists, never twice: after an ambiguous answer the class is
         looked up by its name (which must be unique, FLOWS.md 2.5 trap 2) before any new attempt,
-        and created again only if absent. ``look_first`` also looks before the first attempt
-        (one more call, for callers without a crosswalk entry to trust)."""
+        and created again only if absent.
+
+        ``look_first`` (default) also looks before the first attempt, one call more: a caller
+        retrying after a crash or an error between create and crosswalk cannot know whether its
+        earlier attempt created the class (A.7: "Before a create (and before retrying one), search").
+        """
         name = attributes.name
         if not name:
             raise ValueError("add_class_once needs a name")
