@@ -23,26 +23,21 @@ Reference: /work/shared/api/matrix_class.md Part A (``000:Lnnn`` = seed 000_dc31
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
-import orjson
 import structlog
 from pydantic import BaseModel, ConfigDict
 
 from worker.clients.errors import (
     AmbiguousWriteError,
-    AuthenticationError,
     ConflictError,
     ImplausibleDataError,
-    MalformedResponseError,
     PermanentUpstreamError,
-    UpstreamError,
 )
-from worker.clients.http import HTTPSettings, ResponseClassifier, UpstreamHTTP, is_html
+from worker.clients.http import HTTPSettings
 from worker.clients.matrixlms_args import (
     ArgValue,
     ClassAttributes,
@@ -64,6 +59,7 @@ from worker.clients.matrixlms_budget import (
     SiteBudget,
     per_replica_limit,
 )
+from worker.clients.matrixlms_http import MatrixClassifier, MatrixHTTP
 from worker.clients.matrixlms_models import (
     SYSTEM,
     Assignment,
@@ -86,7 +82,7 @@ from worker.clients.matrixlms_models import (
     parse_users,
     parse_version,
 )
-from worker.redaction import MASK, register_secret
+from worker.redaction import register_secret
 
 __all__ = [
     "Assignment", "ClassAttributes", "ClassCreated", "GradeEntry", "GradeInfo", "MatrixClass", "MatrixLMSClient",
@@ -98,16 +94,6 @@ log = structlog.get_logger(__name__)
 API_VERSION = "1"
 PAGE_SIZE = 100  # "paginated and return data in pages of 100 results" (000:L53)
 DEFAULT_MAX_URL_BYTES = 6000  # well under the 8 KiB many proxies and servers accept
-INVALID_API_KEY = "Invalid API key"  # 000:L49
-# The exception's text is undocumented (A.4); the simulator says "Rate limit exceeded".
-RATE_LIMIT_TEXT = re.compile(r"rate[ _-]?limit", re.IGNORECASE)
-# Argument names whose values are not personal data and may stay in an echoed error text.
-_SAFE_KEYS = frozenset({
-    "api_version", "page", "class_id", "class_ids", "user_id", "user_ids", "assignment_id", "organization_id",
-    "ignore_already_enrolled", "send_notification", "archived", "style", "private", "top_tab", "tabs",
-    "start_at", "finish_at", "grade", "account_types", "change_password", "update_password",
-    "send_login_instructions", "student", "teacher", "course_code", "section_code",
-})
 
 R = TypeVar("R")
 
@@ -121,71 +107,6 @@ class ClassCreated(BaseModel):
     id: int
     created: bool
     via_lookup: bool = False
-
-
-def _error_message(response: httpx.Response) -> str | None:
-    """The ``message`` of a ``{"message": ...}`` error body (000:L43-49), or None."""
-    if not response.content or is_html(response):
-        return None
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        return None
-    message = body.get("message") if isinstance(body, dict) else None
-    return message if isinstance(message, str) else None
-
-
-def scrub(text: str, request: httpx.Request | None) -> str:
-    """``text`` with every value ``request`` sent masked, except ids, flags and other safe arguments."""
-    if request is None:
-        return text
-    for key, value in request.url.params.multi_items():
-        leaf = key.rstrip("[]").rsplit("[", 1)[-1].rstrip("]")
-        if leaf in _SAFE_KEYS or len(value) < 2 or value.isdigit():
-            continue
-        text = re.sub(rf"(?<!\w){re.escape(value)}(?!\w)", MASK, text)
-    return text
-
-
-class MatrixClassifier(ResponseClassifier):
-    """MatrixLMS's meanings: the rate-limit exception and "Invalid API key" known by their
-    messages, whatever their status; any error text scrubbed of the values the request sent."""
-
-    def throttled(self, response: httpx.Response) -> bool:
-        """A 429, or any error whose message speaks of the rate limit (A.4: a 400 in the simulator)."""
-        if response.status_code == 429:
-            return True
-        if response.status_code < 400:
-            return False
-        message = _error_message(response)
-        return message is not None and RATE_LIMIT_TEXT.search(message) is not None
-
-    def classify(self, response: httpx.Response, where: str) -> UpstreamError | None:
-        """The base classification, with "Invalid API key" as rejected credentials and the text scrubbed."""
-        error = super().classify(response, where)
-        if (error is not None and not isinstance(error, AuthenticationError)
-                and 400 <= response.status_code < 500 and _error_message(response) == INVALID_API_KEY):
-            error = self.rejected(response, f"{where}: {INVALID_API_KEY}")
-        if error is not None:
-            # Upstream texts may echo an argument ("Invalid date for birthdate: ..."); the
-            # message of an exception ends up in logs and dead letters.
-            error.args = (scrub(str(error), response.request),)
-        return error
-
-
-class _MatrixHTTP(UpstreamHTTP):
-    """The shared layer with one change: a body that is not JSON is never quoted in the error
-    (a truncated user list is personal data)."""
-
-    def parse_json(self, response: httpx.Response, where: str = "") -> Any:
-        """The JSON body, or ``MalformedResponseError`` giving only its size and type."""
-        try:
-            return super().parse_json(response, where)
-        except MalformedResponseError:
-            kind = "an HTML page" if is_html(response) else "unparseable JSON"
-            raise MalformedResponseError(
-                self.system, f"{where}: {kind} ({len(response.content)} bytes) instead of JSON",
-                status=response.status_code) from None
 
 
 class MatrixLMSClient:
@@ -205,7 +126,7 @@ class MatrixLMSClient:
             base_url, limit=per_replica_limit(calls_per_minute, replicas), pause_seconds=lockout_pause_seconds,
             clock=clock)
         self.settings = http or HTTPSettings()
-        self._http = _MatrixHTTP(
+        self._http = MatrixHTTP(
             SYSTEM, base_url, settings=self.settings, classifier=MatrixClassifier(SYSTEM),
             headers={"Accept": "application/json", "Cache-Control": "no-cache"},
             pace=self.budget.acquire, observe=self._observe, limiter=self.budget.gate,
