@@ -22,6 +22,7 @@ BENCHMARKS: list[str] = [
     "bench.standards_flow",
     "bench.illuminate_snapshot",
     "bench.canvas_requests",
+    "bench.matrixlms_budget",
 ]
 
 

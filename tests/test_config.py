@@ -90,7 +90,7 @@ def test_duplicate_tenant_is_an_error(tmp_path: Path) -> None:
 def test_the_shipped_example_configuration_is_valid() -> None:
     example = Path(__file__).resolve().parent.parent / "deploy" / "edusync.example.yaml"
     env = {"AB_PARTNER_KEY": "k" * 8, "CANVAS_TOKEN": "t" * 8, "ILLUMINATE_CONSUMER_SECRET": "c" * 8,
-           "ILLUMINATE_TOKEN_SECRET": "s" * 8, "CLASS_API_KEY": "a" * 8}
+           "ILLUMINATE_TOKEN_SECRET": "s" * 8, "CLASS_API_KEY": "a" * 8, "MATRIXLMS_API_KEY": "m" * 8}
     config = load_config(example, env=env)
     tenant = config.tenants[0]
     assert enabled_flows(tenant) == [f.name for f in FLOWS], "the example shows every flow"

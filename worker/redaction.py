@@ -13,6 +13,16 @@ _QUERY_SECRET = re.compile(
     r"((?:auth\.signature|signature|api_key|apikey|access_token|oauth_signature|token)=)[^&\s\"']+",
     re.IGNORECASE,
 )
+# Personal data in query strings: MatrixLMS sends every argument of every call, writes included,
+# in the URL (seed 000:L27), so user attributes (matrix_class.md A.6.2) travel there, flat
+# (``first_name=Ann``) or nested (``attributes[first_name]=Ann``, ``data[][name][first]=Ann``,
+# percent-encoded brackets too). Names, emails, birth dates, phones, passwords and the seed's
+# ``ssn`` custom field are masked wherever such a parameter appears.
+_QUERY_PERSONAL = re.compile(
+    r"((?:first_name|last_name|middle_name|nick_name|sms_email|email|birth_?date|dob|phone|password|ssn"
+    r"|name(?:\]|%5D)?(?:\[|%5B)(?:first|last|middle))(?:\]|%5D)?=)[^&\s\"']+",
+    re.IGNORECASE,
+)
 _secrets: set[str] = set()
 
 
@@ -32,6 +42,7 @@ def redact(value: Any, key: str = "") -> Any:
         return [redact(v) for v in value]
     if isinstance(value, str):
         value = _QUERY_SECRET.sub(r"\1" + MASK, value)
+        value = _QUERY_PERSONAL.sub(r"\1" + MASK, value)
         for secret in _secrets:
             if secret in value:
                 value = value.replace(secret, MASK)

@@ -20,14 +20,15 @@ from simulators.matrixlms.generator import SeedSpec
 from simulators.matrixlms.keys import DEMO_API_KEY, DEMO_SITE, KeyGrant
 from simulators.matrixlms.ratelimit import RATE_LIMIT_MESSAGE, RateLimitConfig
 from simulators.matrixlms.state import MatrixSimulator
+from simulators.options import SimulateOptions
 
 
-def simulate_app(seed: int, size: int) -> tuple[ASGIApp, str]:
-    """The app for ``edusync simulate``: the demo site seeded with ``size`` students (0: examples
-    only), and a one-line hint with the API path and the demo api_key."""
+def simulate_app(opts: SimulateOptions) -> tuple[ASGIApp, str]:
+    """The app for ``edusync simulate``: the demo site seeded with ``opts.students`` students (0:
+    examples only), and a one-line hint with the API path and the demo api_key."""
     sim = MatrixSimulator()
-    if size:
-        sim.seed(SeedSpec(size=size, seed=seed))
+    if opts.students:
+        sim.seed(SeedSpec(size=opts.students, seed=opts.seed))
     limit = sim.config.rate_limit
     hint = (f"API /api/<function>?api_key={DEMO_API_KEY}  (site {DEMO_SITE}; {limit.limit} calls/"
             f"{limit.window_seconds:g} s, then {limit.lockout_seconds:g} s lockout)")

@@ -14,10 +14,12 @@ from worker.systems.abconnect import ABCONNECT
 from worker.systems.canvas import CANVAS
 from worker.systems.classroom import CLASSROOM
 from worker.systems.illuminate import ILLUMINATE
+from worker.systems.matrixlms import MATRIXLMS
 
 SYSTEMS: tuple[System[Any, Any], ...] = (
     ABCONNECT,
     CANVAS,
     ILLUMINATE,
     CLASSROOM,
+    MATRIXLMS,
 )
