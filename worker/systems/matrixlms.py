@@ -14,7 +14,12 @@ from pydantic import Field, SecretStr
 
 from worker.clients.http import HTTPSettings
 from worker.clients.matrixlms import DEFAULT_MAX_URL_BYTES, MatrixLMSClient
-from worker.clients.matrixlms_budget import DEFAULT_CALLS_PER_MINUTE, DEFAULT_LOCKOUT_PAUSE_SECONDS, DOCUMENTED_LIMIT
+from worker.clients.matrixlms_budget import (
+    DEFAULT_CALLS_PER_MINUTE,
+    DEFAULT_LOCKOUT_PAUSE_SECONDS,
+    DOCUMENTED_LIMIT,
+    BudgetClock,
+)
 from worker.registry import System, SystemSettings
 
 
@@ -32,12 +37,17 @@ class MatrixLMSConfig(SystemSettings):
     max_url_bytes: int = Field(DEFAULT_MAX_URL_BYTES, ge=1024, le=65536,
                                description="calls taking many ids are split so no URL is longer")
     http: HTTPSettings = Field(default_factory=HTTPSettings)
+    time_scale: float = Field(
+        1.0, gt=0, le=1000,
+        description="simulator only: the budget's minute runs this many times faster, matching the MatrixLMS "
+                    "simulator's /_sim/clock scale (keep 1 against a real site)")
 
 
 def _client(cfg: MatrixLMSConfig) -> MatrixLMSClient:
     return MatrixLMSClient(
         cfg.base_url, cfg.api_key.get_secret_value(), http=cfg.http, calls_per_minute=cfg.calls_per_minute,
         replicas=cfg.replicas, lockout_pause_seconds=cfg.lockout_pause_seconds, max_url_bytes=cfg.max_url_bytes,
+        clock=BudgetClock.scaled(cfg.time_scale) if cfg.time_scale != 1.0 else None,
     )
 
 
