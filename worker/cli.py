@@ -103,7 +103,7 @@ def _demo(args: argparse.Namespace) -> int:
     return anyio.run(run_demo, DemoOptions(
         duration=args.duration, bootstrap=args.bootstrap, ops_port=args.ops_port,
         documents=args.documents, standards_per_document=args.standards_per_document, seed=args.seed,
-        data_dir=args.data_dir, kafka_port=args.kafka_port,
+        data_dir=args.data_dir, kafka_port=args.kafka_port, students=args.students,
     ))
 
 
@@ -127,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--bootstrap", default=None, help="use this Kafka instead of starting a local one")
     demo.add_argument("--documents", type=int, default=20, help="AB Connect documents to generate (default 20)")
     demo.add_argument("--standards-per-document", type=int, default=100, help="AB Connect catalogue size (default 100)")
+    demo.add_argument("--students", type=int, default=2000,
+                      help="students of the generated district for the roster flows (default 2000; 0: none)")
     demo.add_argument("--seed", type=int, default=1, help="random seed for the catalogue and changes")
     demo.add_argument("--ops-port", type=int, default=9464, help="port for /metrics, /healthz, /readyz")
     demo.add_argument("--data-dir", type=Path, default=Path("var/kafka-demo"), help="local Kafka data folder")

@@ -1,13 +1,16 @@
-"""``edusync demo``: the standards flow on one machine, live.
+"""``edusync demo``: the standards and roster flows on one machine, live.
 
 Starts (or uses) Kafka, the AB Connect and Canvas simulators with a generated catalogue, the
-worker, and a stream of random standards changes; prints progress every two seconds; with
-``--duration`` it stops the changes, waits for the worker to catch up, prints a summary that
-compares Canvas with AB Connect, and exits non-zero if they differ.
+Illuminate, Class and MatrixLMS simulators with a generated district (``worker/demo_roster.py``),
+the worker, and streams of random standards and roster changes; prints progress every two
+seconds; with ``--duration`` it stops the changes, waits for the worker to catch up, prints a
+summary that compares Canvas with AB Connect and each roster target with Illuminate, and exits
+non-zero if any differ.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from dataclasses import dataclass
@@ -23,9 +26,11 @@ from simulators.abconnect import ABConnectSimulator, MutateRequest, SeedRequest
 from simulators.abconnect import create_app as ab_app
 from simulators.canvas import CanvasSimulator, ThrottleConfig
 from simulators.canvas import create_app as canvas_app
+from simulators.roster_projection import RosterReport
 from simulators.standards_convergence import ConvergenceReport, compare
 from worker.asgi_server import ThreadedServer
 from worker.config import KafkaConfig, OpsConfig, TenantConfig, WorkerConfig
+from worker.demo_roster import RosterDemo
 from worker.flows.standards import StandardsSettings
 from worker.logs import configure_logging
 from worker.metrics import Outcome
@@ -52,6 +57,7 @@ class DemoOptions:
     data_dir: Path = Path("var/kafka-demo")
     kafka_port: int = 9192
     change_interval: float = 1.0
+    students: int = 2000
 
 
 def _say(message: str) -> None:
@@ -116,7 +122,7 @@ async def _change_stream(ab: ABConnectSimulator, stop: StopToken, seed: int, int
 
 
 async def run_demo(opts: DemoOptions) -> int:
-    """Run the demo; returns the exit code (0 when Canvas converged to AB Connect)."""
+    """Run the demo; returns the exit code (0 when every target converged to its source)."""
     configure_logging("warning")
     bootstrap, started_broker = _start_kafka(opts)
     tenant = f"demo{int(time.time())}"  # a fresh tenant per run: a reused broker keeps old cursors
@@ -125,66 +131,89 @@ async def run_demo(opts: DemoOptions) -> int:
                                  seed=opts.seed))
     # Canvas publishes no throttle numbers; a generous bucket keeps the demo about edusync.
     canvas = CanvasSimulator(tokens={CANVAS_TOKEN: 1}, throttle=ThrottleConfig(capacity=700, leak_rate=200))
+    roster = RosterDemo(opts.students, opts.seed) if opts.students else None
     progress = _Progress(tenant)
     user_stop, worker_stop, changes_stop = StopToken(), StopToken(), StopToken()
-    report: ConvergenceReport | None = None
+    result: _Result | None = None
     try:
-        with ThreadedServer(ab_app(ab)) as ab_server, ThreadedServer(canvas_app(canvas)) as canvas_server:
+        with ThreadedServer(ab_app(ab)) as ab_server, ThreadedServer(canvas_app(canvas)) as canvas_server, \
+                (roster or contextlib.nullcontext()):
             _say(f"AB Connect simulator at {ab_server.url}: {seeded['documents']} documents, "
                  f"{seeded['standards']} standards")
             _say(f"Canvas simulator at {canvas_server.url}; ops endpoint http://127.0.0.1:{opts.ops_port}/metrics")
+            if roster is not None:
+                _say(roster.describe())
             config = WorkerConfig(
-                kafka=KafkaConfig(bootstrap_servers=bootstrap), ops=OpsConfig(port=opts.ops_port),
+                kafka=KafkaConfig(bootstrap_servers=bootstrap),
+                ops=OpsConfig(port=opts.ops_port),
                 tenants=[TenantConfig.of(
                     tenant,
                     systems={
                         "abconnect": ABConnectConfig(base_url=f"{ab_server.url}/rest/v4.1", partner_id=PARTNER,
                                                      partner_key=SecretStr(PARTNER_KEY)),
                         "canvas": CanvasConfig(base_url=canvas_server.url, token=SecretStr(CANVAS_TOKEN)),
+                        **(roster.systems() if roster else {}),
                     },
-                    flows={"standards": StandardsSettings(poll_interval_seconds=0.5)},
+                    flows={"standards": StandardsSettings(poll_interval_seconds=0.5),
+                           **(roster.flows() if roster else {})},
                 )],
             )
             async with anyio.create_task_group() as tg:
                 tg.start_soon(stop_on_signals, user_stop)
                 tg.start_soon(lambda: run_worker(config, stop=worker_stop, handle_signals=False))
                 tg.start_soon(_change_stream, ab, changes_stop, opts.seed, opts.change_interval)
-                report = await _watch(opts, ab, canvas, progress, user_stop, changes_stop)
+                if roster is not None:
+                    tg.start_soon(roster.change_stream, changes_stop, opts.change_interval * 2)
+                result = await _watch(opts, ab, canvas, roster, progress, user_stop, changes_stop)
                 worker_stop.set()
                 tg.cancel_scope.cancel()
-            if report is not None:
-                _summary(report, progress, ab, canvas)
+            if result is not None:
+                _summary(result, progress, ab, canvas, roster)
     finally:
         if started_broker is not None:
             _say("stopping the local Kafka the demo started")
             started_broker.down()
-    return 0 if report is not None and report.ok else 1
+    return 0 if result is not None and result.ok else 1
 
 
-async def _watch(opts: DemoOptions, ab: ABConnectSimulator, canvas: CanvasSimulator, progress: _Progress,
-                 user_stop: StopToken, changes_stop: StopToken) -> ConvergenceReport:
+@dataclass
+class _Result:
+    standards: ConvergenceReport
+    roster: list[RosterReport]
+
+    @property
+    def ok(self) -> bool:
+        return self.standards.ok and all(r.ok for r in self.roster)
+
+
+async def _watch(opts: DemoOptions, ab: ABConnectSimulator, canvas: CanvasSimulator, roster: RosterDemo | None,
+                 progress: _Progress, user_stop: StopToken, changes_stop: StopToken) -> _Result:
     """Print progress; after the duration (or Ctrl-C) stop the changes and wait to converge."""
     started = time.monotonic()
-    while not user_stop.stopping:
+
+    def say_progress() -> None:
         _say(progress.line(time.monotonic() - started, ab, canvas))
+        if roster is not None:
+            _say(f"{time.monotonic() - started:6.1f}s  roster  {roster.line()}")
+
+    while not user_stop.stopping:
+        say_progress()
         if opts.duration is not None and time.monotonic() - started >= opts.duration:
             break
         await user_stop.sleep(2.0)
     changes_stop.set()
-    _say("changes stopped; waiting for Canvas to catch up with AB Connect ...")
+    _say("changes stopped; waiting for every target to catch up with its source ...")
     deadline = time.monotonic() + CATCH_UP_SECONDS
-    report = compare(ab.snapshot(PARTNER), canvas.snapshot())
-    while time.monotonic() < deadline:
-        report = compare(ab.snapshot(PARTNER), canvas.snapshot())
-        if report.ok and progress.caught_up():
-            break
-        _say(progress.line(time.monotonic() - started, ab, canvas))
+    while True:
+        result = _Result(compare(ab.snapshot(PARTNER), canvas.snapshot()), roster.reports() if roster else [])
+        if (result.ok and progress.caught_up()) or time.monotonic() >= deadline:
+            return result
+        say_progress()
         await anyio.sleep(2.0)
-    return report
 
 
-def _summary(report: ConvergenceReport, progress: _Progress, ab: ABConnectSimulator,
-             canvas: CanvasSimulator) -> None:
+def _summary(result: _Result, progress: _Progress, ab: ABConnectSimulator, canvas: CanvasSimulator,
+             roster: RosterDemo | None) -> None:
     out = progress.outcomes()
     ab_stats, canvas_stats = ab.stats(), canvas.stats.snapshot()
     _say("summary")
@@ -192,4 +221,10 @@ def _summary(report: ConvergenceReport, progress: _Progress, ab: ABConnectSimula
     print("  handler outcomes     " + ", ".join(f"{k}={v:.0f}" for k, v in out.items()))
     print(f"  AB Connect requests  {ab_stats['requests']} ({ab_stats['throttled']} answered 429)")
     print(f"  Canvas requests      {canvas_stats['total']} ({canvas_stats['throttled']} throttled)")
-    print(f"  result               {'OK' if report.ok else 'DIFFERENT'}: {report.summary()}", flush=True)
+    print(f"  standards            {'OK' if result.standards.ok else 'DIFFERENT'}: {result.standards.summary()}")
+    if roster is not None:
+        for line in roster.summary_lines():
+            print(f"  {line}")
+        for report in result.roster:
+            print(f"  roster -> {report.target:<9} {'OK' if report.ok else 'DIFFERENT'}: {report.summary()}")
+    print(f"  result               {'OK' if result.ok else 'DIFFERENT'}", flush=True)
