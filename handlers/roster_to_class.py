@@ -223,7 +223,11 @@ class _Sync:
         if klass is None:
             rows = self.reference.section_rows(self.t, sid)
             if rows:
-                self._class_spec(sid, rows)  # an unmappable section dead-letters its rows now, not in 6 hours
+                try:
+                    self._class_spec(sid, rows)
+                except PermanentFailure as exc:
+                    # An unmappable section dead-letters its rows now, not after the deferral limit.
+                    raise PermanentFailure(f"roster row {sid}/{change.student_id}: {exc}") from None
             raise PrerequisiteMissing(f"class of section {sid} is not in Class yet",
                                       waits_for=f"{HANDLER_NAME}/{self._class_key(sid)}")
         fallback = (change.first_name or _NO_FIRST, change.last_name or _NO_LAST)

@@ -54,7 +54,7 @@ class RosterProjection:
         for u in d.users.rows.values():
             sis = u.district_user_id or f"staff-{u.user_id}"
             out.staff[sis] = staff_by_user[u.user_id] = Person(sis, u.first_name, u.last_name,
-                                                               render.user(u)["email1"])
+                                                               render.user(u)["email1"] or None)
         for s in d.students.rows.values():
             sis = str(s.district_student_id)
             out.students[sis] = Person(sis, s.first_name, s.last_name, None)

@@ -74,27 +74,6 @@ def test_initial_sync_and_a_change_stream_converge_and_a_replay_writes_nothing(e
     assert all(r.ok for r in env.reports()), after.summary()
 
 
-def test_roster_rows_before_any_student_or_section_converge_without_dead_letters(
-    kafka_bootstrap: str, tmp_path: Path, unique: str,
-) -> None:
-    env = RosterEnv(kafka_bootstrap, tmp_path, unique, targets=[ClassTarget()], entities=["rosters"])
-    try:
-        env.start_worker()
-        # Only roster rows are published: every one waits for its class, none is dead-lettered.
-        deadline = time.monotonic() + 120
-        while env.metric("edusync_handler_events_total", handler=HANDLER, outcome="deferred") < 3000:
-            assert time.monotonic() < deadline, env.log_tail()
-            time.sleep(1)
-        assert _classroom(env).sim.store.classes == {}
-        assert env.stop_worker() == 0
-        env.write_config()  # now every entity
-        env.start_worker()
-        env.wait_converged()
-        assert env.dead_letters(HANDLER) == []
-    finally:
-        env.close()
-
-
 def test_a_class_key_without_a_write_scope_pauses_the_handler_and_dead_letters_nothing(
     kafka_bootstrap: str, tmp_path: Path, unique: str,
 ) -> None:

@@ -107,7 +107,7 @@ def user(u: UserRec) -> dict[str, Any]:
     return {
         "user_id": u.user_id, "district_user_id": u.district_user_id, "last_name": u.last_name,
         "first_name": u.first_name, "middle_name": u.middle_name, "birth_date": u.birth_date,
-        "gender": u.gender, "email1": f"{login}@staff.edusync.test", "username": login,
+        "gender": u.gender, "email1": f"{login}@staff.edusync.test" if u.has_email else None, "username": login,
         "state_user_id": u.state_user_id, "suffix": None, "name_former_last": None,
         "name_former_first": None, "name_former_middle": None,
         "primary_ethnicity": ETHNICITIES[u.user_id % len(ETHNICITIES)], "is_hispanic": "f",

@@ -117,6 +117,9 @@ class UserRec:
     hire_date: str
     exit_date: str | None
     active: bool
+    # Real districts have staff without an address on file; such a teacher's section cannot
+    # become a Class class (FLOWS.md 2.4 trap 5). Only tests set it.
+    has_email: bool = True
 
 
 @dataclass(slots=True)
