@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from worker.flows.canvas_audit import CANVAS_AUDIT
 from worker.flows.illuminate_changes import ILLUMINATE_CHANGES
+from worker.flows.roster_canvas import ROSTER_CANVAS
 from worker.flows.roster_classroom import ROSTER_CLASSROOM
 from worker.flows.standards import STANDARDS
 from worker.registry import Flow
@@ -22,6 +23,7 @@ FLOWS: tuple[Flow[Any], ...] = (
     STANDARDS,
     ILLUMINATE_CHANGES,
     ROSTER_CLASSROOM,
+    ROSTER_CANVAS,
     CANVAS_AUDIT,
 )
 
