@@ -22,6 +22,9 @@ HANDLER = "roster_to_canvas"
 # For the cases about single records: a district that syncs in seconds.
 TINY = SeedSpec(sites=2, students=40, staff=6, courses=2, sections_per_course=3, students_per_section=8,
                 assessments=1, seed=5)
+# Big enough to park a thousand roster rows and wake them in bulk, small enough to sync fast.
+MEDIUM = SeedSpec(sites=2, students=600, staff=24, courses=6, sections_per_course=6, students_per_section=30,
+                  assessments=1, seed=9)
 
 
 def _target(env: RosterEnv) -> CanvasTarget:
@@ -268,9 +271,10 @@ def test_roster_rows_before_any_student_or_section_converge_without_dead_letters
     kafka_bootstrap: str, tmp_path: Path, unique: str,
 ) -> None:
     target = CanvasTarget()
-    env = RosterEnv(kafka_bootstrap, tmp_path, unique, targets=[target], entities=["rosters"])
+    env = RosterEnv(kafka_bootstrap, tmp_path, unique, targets=[target], seed=MEDIUM, entities=["rosters"])
     try:
         rows = len(env.illuminate.district.roster.rows)
+        assert rows >= 1000
         env.start_worker()
         # Only roster rows are published: every one waits for its student's user, none is dead-lettered.
         _wait("every roster row parked",
