@@ -131,18 +131,23 @@ class CanvasObjects:
     # -- ledger keys ----------------------------------------------------------------------------
 
     def user_key(self, sis_user_id: str) -> str:
+        """A user by SIS id (students and staff share Canvas's one SIS id space)."""
         return f"{self.root}/user/{sis_user_id}"
 
     def term_key(self, term_id: str) -> str:
+        """A term by Illuminate term id."""
         return f"{self.root}/term/{term_id}"
 
     def course_key(self, sis_course_id: str) -> str:
+        """A course by its SIS id (which the course model decides)."""
         return f"{self.root}/course/{sis_course_id}"
 
     def section_key(self, section_id: str) -> str:
+        """A section by Illuminate section id (roster rows wait on it)."""
         return f"{self.root}/section/{section_id}"
 
     def teachers_key(self, section_id: str) -> str:
+        """The staff ids enrolled as teachers of a section (to conclude one who leaves it)."""
         return f"{self.root}/section_teachers/{section_id}"
 
     def student_enrollment_key(self, student_id: str, section_id: str) -> str:
@@ -150,6 +155,7 @@ class CanvasObjects:
         return f"{self.root}/student_enrollment/{student_id}/{section_id}"
 
     def teacher_enrollment_key(self, user_id: str, section_id: str) -> str:
+        """A teacher's enrolment, by internal staff id."""
         return f"{self.root}/teacher_enrollment/{user_id}/{section_id}"
 
     def student_enrollments(self, student_id: str) -> dict[str, Any]:
@@ -182,7 +188,7 @@ class CanvasObjects:
         except PermanentUpstreamError as exc:
             raise PermanentFailure(f"{what}: {exc}") from exc
 
-    async def _repaired(self, key: str, what: str, entry: dict[str, Any], find: Callable[[], Awaitable[T]]) -> T:
+    async def _repaired(self, what: str, entry: dict[str, Any], find: Callable[[], Awaitable[T]]) -> T:
         """A marked object (created without its SIS id): adopted if Canvas now has the SIS id,
         else the event is dead-lettered again, and nothing is created."""
         found = await _found(find)
@@ -201,7 +207,7 @@ class CanvasObjects:
         async with self.locks.hold(key):
             entry: dict[str, Any] | None = self.ledger.get(key)
             if entry is not None and "broken" in entry:
-                entry = self._user_entry(await self._repaired(key, spec.what, entry, find))
+                entry = self._user_entry(await self._repaired(spec.what, entry, find))
                 self.ledger.put(key, entry)
             if entry is None:
                 user, adopted = await self._create(
@@ -242,7 +248,7 @@ class CanvasObjects:
             if entry is None:
                 obj, adopted = await self._create(key, what, create, find)
             else:
-                obj, adopted = await self._repaired(key, what, entry, find), True
+                obj, adopted = await self._repaired(what, entry, find), True
             # What an adopted object holds is unknown: the update below makes it ours.
             entry = {**entry_of(obj), "fp": None if adopted else fp}
             self.ledger.put(key, entry)  # the crosswalk is kept even if the update fails
