@@ -33,6 +33,18 @@ class Section:
     course_name: str
     period: str | None
     teacher: Person | None  # None: the section names a teacher Illuminate no longer has
+    course_id: str | None = None
+    term_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Term:
+    """A term: its name and first and last days (ISO dates)."""
+
+    term_id: str
+    name: str
+    start: str | None
+    end: str | None
 
 
 @dataclass
@@ -45,6 +57,9 @@ class RosterProjection:
     sections: dict[str, Section] = field(default_factory=dict)
     # section id -> district student ids of its active rows (not dropped before the term's end)
     members: dict[str, set[str]] = field(default_factory=dict)
+    terms: dict[str, Term] = field(default_factory=dict)
+    # section id -> district student ids of its rows that are not active (dropped before the term's end)
+    dropped: dict[str, set[str]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, d: District, prefix: str = "edusync") -> RosterProjection:
@@ -62,8 +77,12 @@ class RosterProjection:
             course = d.courses.rows.get(sec.course_id)
             name = (course.long_name or course.short_name) if course else f"Section {sec.section_id}"
             out.sections[str(sec.section_id)] = Section(str(sec.section_id), name, sec.period or None,
-                                                        staff_by_user.get(sec.user_id))
+                                                        staff_by_user.get(sec.user_id), str(sec.course_id),
+                                                        str(sec.term_id))
             out.members[str(sec.section_id)] = set()
+            out.dropped[str(sec.section_id)] = set()
+        for t in d.terms.rows.values():
+            out.terms[str(t.term_id)] = Term(str(t.term_id), t.term_name, t.start_date or None, t.end_date or None)
         for key, (_entry, leave) in d.roster.rows.items():
             section_id, student_id = unpack(key)
             row = d.sections.rows.get(section_id)
@@ -73,6 +92,7 @@ class RosterProjection:
             term = d.terms.rows.get(row.term_id)
             # A drop ends the row before its term does (the handlers' rule, FLOWS.md 2.3).
             if leave is not None and term is not None and leave < term.end_date:
+                out.dropped[str(section_id)].add(str(student.district_student_id))
                 continue
             out.members[str(section_id)].add(str(student.district_student_id))
         return out

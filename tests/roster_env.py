@@ -129,7 +129,8 @@ class RosterEnv:
         only = f"\n        snapshot_entities: [{', '.join(entities)}]" if entities else ""
         handlers = "".join(f"  {t.handler}:\n    max_defer_seconds: 600\n" for t in self.targets)
         systems = "".join(t.system_yaml() for t in self.targets)
-        flows = "".join(f"      {t.flow}: {{}}\n" for t in self.targets)
+        # A target may carry flow settings (``flow_settings``, inline YAML); the default is none.
+        flows = "".join(f"      {t.flow}: {getattr(t, 'flow_settings', '{}')}\n" for t in self.targets)
         self.config.write_text(f"""\
 kafka:
   bootstrap_servers: {self.bootstrap}

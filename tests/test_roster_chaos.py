@@ -13,7 +13,6 @@ from simulators.illuminate.generator import SeedSpec
 from tests.roster_env import ClassTarget, RosterEnv
 from tests.roster_target_matrixlms import MatrixTarget
 
-
 # Half the suite's district: the kills, not the size, are what this test is about.
 DISTRICT = SeedSpec(sites=3, students=1000, staff=40, courses=10, sections_per_course=9, students_per_section=30,
                     assessments=1, seed=8)

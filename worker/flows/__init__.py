@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from worker.flows.canvas_audit import CANVAS_AUDIT
 from worker.flows.illuminate_changes import ILLUMINATE_CHANGES
+from worker.flows.roster_canvas import ROSTER_CANVAS
 from worker.flows.roster_classroom import ROSTER_CLASSROOM
 from worker.flows.roster_matrixlms import ROSTER_MATRIXLMS
 from worker.flows.standards import STANDARDS
@@ -24,6 +25,7 @@ FLOWS: tuple[Flow[Any], ...] = (
     ILLUMINATE_CHANGES,
     ROSTER_CLASSROOM,
     ROSTER_MATRIXLMS,
+    ROSTER_CANVAS,
     CANVAS_AUDIT,
 )
 
