@@ -58,6 +58,13 @@ class CanvasTarget:
         creates = self.stats()["creates_by_vendor_guid"]
         return sum(n for entity in CREATED for n in creates.get(entity, {}).values())
 
+    def user_names(self, sis_user_id: str) -> list[str]:
+        """The sortable names' last names of the users whose login carries ``sis_user_id``."""
+        with self.sim.lock:
+            store = self.sim.users
+            owners = {login.user_id for login in store.logins.values() if login.sis_user_id == sis_user_id}
+            return [store.users[u].sortable_name.split(",")[0] for u in sorted(owners)]
+
     def set_faults(self, **faults: Any) -> None:
         """Faults on the Canvas API (``/_sim/faults``)."""
         httpx.post(f"{self.server.url}/_sim/faults", json=faults, timeout=10).raise_for_status()

@@ -1,7 +1,8 @@
 """The roster flow under SIGKILL and lost answers: five kills during the initial sync, five during
-a change stream, with 1% of the Class and MatrixLMS answers lost after the call was applied.
-Every target still converges exactly: one MatrixLMS class per section, no Class class twice, no
-dead letter."""
+a change stream, with 1% of the Class, MatrixLMS and Canvas answers lost after the call was
+applied. Every target still converges exactly: one MatrixLMS class per section, no Class class
+twice, no Canvas object without its SIS id or made twice (the checkers count both), no dead
+letter."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from simulators.illuminate.generator import SeedSpec
 from tests.roster_env import ClassTarget, RosterEnv
+from tests.roster_target_canvas import CanvasTarget
 from tests.roster_target_matrixlms import MatrixTarget
 
 # Half the suite's district: the kills, not the size, are what this test is about.
@@ -28,12 +30,13 @@ def _kill_five_times(env: RosterEnv, rng: random.Random, low: float, high: float
 def test_kills_and_lost_answers_leave_one_class_per_section_and_no_dead_letters(
     kafka_bootstrap: str, tmp_path: Path, unique: str,
 ) -> None:
-    classroom, matrix = ClassTarget(), MatrixTarget()
-    env = RosterEnv(kafka_bootstrap, tmp_path, unique, targets=[classroom, matrix], seed=DISTRICT)
+    classroom, matrix, canvas = ClassTarget(), MatrixTarget(), CanvasTarget()
+    env = RosterEnv(kafka_bootstrap, tmp_path, unique, targets=[classroom, matrix, canvas], seed=DISTRICT)
     rng = random.Random(5)
     try:
         classroom.set_faults(lost_response_rate=0.01, seed=1)
         matrix.set_faults(lost_response_rate=0.01, seed=2)
+        canvas.set_faults(lost_response_rate=0.01, seed=3)
         env.start_worker()
         _kill_five_times(env, rng, 3.0, 7.0)
         env.wait_converged(timeout=600)
