@@ -22,7 +22,6 @@ HANDLER = "roster_to_canvas"
 # For the cases about single records: a district that syncs in seconds.
 TINY = SeedSpec(sites=2, students=40, staff=6, courses=2, sections_per_course=3, students_per_section=8,
                 assessments=1, seed=5)
-# Big enough to park a thousand roster rows and wake them in bulk, small enough to sync fast.
 
 
 def _target(env: RosterEnv) -> CanvasTarget:
