@@ -131,7 +131,7 @@ async def run_demo(opts: DemoOptions) -> int:
                                  seed=opts.seed))
     # Canvas publishes no throttle numbers; a generous bucket keeps the demo about edusync.
     canvas = CanvasSimulator(tokens={CANVAS_TOKEN: 1}, throttle=ThrottleConfig(capacity=700, leak_rate=200))
-    roster = RosterDemo(opts.students, opts.seed) if opts.students else None
+    roster = RosterDemo(opts.students, opts.seed, canvas) if opts.students else None
     progress = _Progress(tenant)
     user_stop, worker_stop, changes_stop = StopToken(), StopToken(), StopToken()
     result: _Result | None = None

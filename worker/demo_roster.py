@@ -1,5 +1,5 @@
 """The roster part of ``edusync demo``: a generated district in the Illuminate simulator flows into
-the Class and MatrixLMS simulators, then a stream of enrols, drops, transfers, renames and staff
+the Class and MatrixLMS simulators and the demo's Canvas, then a stream of enrols, drops, transfers, renames and staff
 changes follows live, and each target is compared with Illuminate at the end.
 
 MatrixLMS allows 100 calls a minute here as in production, but its simulator (and the worker's
@@ -17,8 +17,10 @@ import httpx
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
+from handlers.roster_to_canvas import HANDLER_NAME as CANVAS_HANDLER
 from handlers.roster_to_class import HANDLER_NAME as CLASS_HANDLER
 from handlers.roster_to_matrixlms import HANDLER_NAME as MATRIX_HANDLER
+from simulators.canvas import CanvasSimulator
 from simulators.classroom import DEMO_SECRET, ClassSimulator
 from simulators.classroom import create_app as class_app
 from simulators.illuminate import IlluminateSimulator
@@ -26,6 +28,7 @@ from simulators.illuminate.generator import SeedSpec
 from simulators.illuminate.oauth import DEFAULT_CREDENTIALS
 from simulators.matrixlms import DEMO_API_KEY, MatrixSimulator, SimClock
 from simulators.matrixlms import create_app as matrix_app
+from simulators.roster_convergence_canvas import compare_canvas
 from simulators.roster_convergence_class import compare_class
 from simulators.roster_convergence_matrixlms import compare_matrixlms
 from simulators.roster_projection import RosterProjection, RosterReport
@@ -41,15 +44,17 @@ from worker.systems.matrixlms import MatrixLMSConfig
 
 MATRIX_SCALE = 60.0
 MATRIX_CALLS_PER_MINUTE = 100
-HANDLERS = (CLASS_HANDLER, MATRIX_HANDLER)
+HANDLERS = (CLASS_HANDLER, MATRIX_HANDLER, CANVAS_HANDLER)
 
 
 @dataclass
 class RosterDemo:
-    """The three simulators of the roster flow, served for the demo's lifetime."""
+    """The Illuminate, Class and MatrixLMS simulators of the roster flows, served for the demo's
+    lifetime; Canvas is the demo's own (one token for standards and roster, as in a district)."""
 
     students: int
     seed: int
+    canvas: CanvasSimulator
 
     def __post_init__(self) -> None:
         self.illuminate = IlluminateSimulator()
@@ -98,6 +103,7 @@ class RosterDemo:
             "illuminate_changes": IlluminateChangesSettings(poll_interval_seconds=2, score_endpoints=[]),
             "roster_classroom": RosterSettings(),
             "roster_matrixlms": RosterSettings(),
+            "roster_canvas": RosterSettings(),
         }
 
     async def change_stream(self, stop: StopToken, interval: float) -> None:
@@ -110,9 +116,10 @@ class RosterDemo:
                                                         "seed": rng.randint(0, 10**9)})
 
     def reports(self) -> list[RosterReport]:
-        """Class and MatrixLMS against the projection of Illuminate's current state."""
+        """Class, MatrixLMS and Canvas against the projection of Illuminate's current state."""
         projection = RosterProjection.of(self.illuminate.district)
-        return [compare_class(projection, self.classroom), compare_matrixlms(projection, self.matrix)]
+        return [compare_class(projection, self.classroom), compare_matrixlms(projection, self.matrix),
+                compare_canvas(projection, self.canvas)]
 
     def line(self) -> str:
         """Progress: each roster handler's outcomes so far."""
