@@ -61,6 +61,9 @@ class MatrixTenant:
     ids: RosterIds
     class_ids_by_name: dict[str, int] | None = None
     names_lock: anyio.Lock = field(default_factory=anyio.Lock)
+    # Users being upserted now, by ledger key: a student's event and its roster rows reach the user
+    # in different lanes, and the second lane would queue a duplicate add_user for the budget.
+    upserting: dict[str, anyio.Event] = field(default_factory=dict)
 
 
 class RosterToMatrixLMS:
@@ -142,11 +145,18 @@ class _Sync:
         """The user's MatrixLMS id, upserted if what we sent last differs; True if a call was made."""
         key = self._key("user", sis_id)
         fp = _fingerprint(attributes.model_dump_json())
+        while (busy := self.tenant.upserting.get(key)) is not None:
+            await busy.wait()  # another lane's call for this user is under way: its answer decides
         entry = self.ledger.get(key)
         if entry is not None and entry["fp"] == fp:
             return int(entry["id"]), False
-        ref = await self.client.add_user(attributes)
-        self.ledger.put(key, {"id": ref.id, "fp": fp})
+        done = self.tenant.upserting[key] = anyio.Event()
+        try:
+            ref = await self.client.add_user(attributes)
+            self.ledger.put(key, {"id": ref.id, "fp": fp})
+        finally:
+            del self.tenant.upserting[key]
+            done.set()
         return ref.id, True
 
     @staticmethod
