@@ -61,7 +61,7 @@ def class_summary(data: dict[str, Any]) -> dict[str, Any] | None:
     return {"requests": r["requests"], "by_kind": dict(sorted(by_kind.items(), key=lambda kv: -kv[1])),
             "errors": {k: v for k, v in errors.items() if v}, "objects": r["objects"], "objects_total": objects,
             "per_object": r["requests"] / objects if objects else 0.0, "class_creates": r["class_creates"],
-            "classes_created_twice": r["classes_created_twice"]}
+            "classes_created_twice": r["classes_created_twice"], "host_enrolments": r.get("host_enrolments", 0)}
 
 
 def _n(value: float) -> str:
@@ -109,9 +109,16 @@ def _aims(data: dict[str, Any], m: dict[str, Any] | None, c: dict[str, Any] | No
         ["events published on the Illuminate topics", _n(data["published"]), "", ""],
         ["events per second end to end (published / wall time)", f"{data['published'] / sync:,.0f}" if sync else "-",
          "", ""],
+        ["roster events each handler consumed (students, staff, sections, rosters)",
+         " / ".join(f"{name} {_n(_consumed(t))}" for name, t in data["targets"].items()), "", ""],
         ["worker peak RSS (VmHWM)", f"{data['worker']['peak_rss_mb']:.0f} MB", "", ""],
     ]
     return rows
+
+
+def _consumed(target: dict[str, Any]) -> float:
+    """Events a handler finished with: a parked or retried event is counted again when it is done."""
+    return sum(v for k, v in target["outcomes"].items() if k not in ("deferred", "retried"))
 
 
 def _ok(good: bool) -> str:
@@ -142,8 +149,10 @@ def write_report(data: dict[str, Any], out_dir: Path) -> Path:
             f"MatrixLMS keeps its documented limit ({m['limit']} calls in any rolling 60 s, then a "
             f"{data['targets']['matrixlms']['results']['rate_limit']['lockout_seconds']:g} s lockout of the site) on a "
             f"clock {m['scale']:g} times faster than real time; the worker's budget is `calls_per_minute: "
-            f"{m['budget']}` with `time_scale: {m['scale']:g}`. Minutes on the simulator's clock are what a real "
-            "site would take.",
+            f"{m['budget']}` with `time_scale: {m['scale']:g}`. At x{m['scale']:g} a call has "
+            f"{60_000 / m['budget'] / m['scale']:.0f} ms of real time if the budget is to stay full; where this "
+            "machine answered slower, the simulated minutes overstate what a real site would take (see \"Where "
+            "the time between calls went\").",
             "",
         ]
     verdict = "every target converged to Illuminate" if converged else "NOT every target converged"
@@ -206,6 +215,29 @@ def _matrix_section(data: dict[str, Any], m: dict[str, Any]) -> list[str]:
              "(`edusync_upstream_throttle_wait_seconds_total`): time the handler had a call ready and the budget "
              "held it back.",
              f"- In real time the sync took {_seconds(target)} after the worker started at x{m['scale']:g}."]
+    g = data["targets"]["matrixlms"]["results"].get("gaps")
+    if g:
+        total = g["budget_full_sim_s"] + g["back_to_back_sim_s"] + g["stalled_sim_s"]
+
+        def share(v: float) -> str:
+            return f"{v / 60:,.1f} min ({100 * v / total:.0f}%)" if total else "-"
+
+        lines += ["", "### Where the time between calls went", "",
+                  md_table(["between two calls", "calls", "simulated time"], [
+                      ["the budget was full (the call waited for the window)", _n(g["budget_waits"]),
+                       share(g["budget_full_sim_s"])],
+                      [f"back to back, at most 100 ms real (one call in flight: the round trip; median "
+                       f"{g['back_to_back_p50_real_ms']:.1f} ms, p90 {g['back_to_back_p90_real_ms']:.1f} ms, p99 "
+                       f"{g['back_to_back_p99_real_ms']:.1f} ms real)", _n(g["back_to_back"]),
+                       share(g["back_to_back_sim_s"])],
+                      ["a stall over 100 ms real (no call ready)", _n(g["stalls"]), share(g["stalled_sim_s"])],
+                  ], "lrr"), "",
+                  f"A full budget at x{m['scale']:g} needs a call every "
+                  f"{60_000 / m['budget'] / m['scale']:.0f} ms real; "
+                  "a round trip above that leaves part of the budget unused even with a call always ready. A call is "
+                  "counted as waiting for the budget when the call "
+                  f"{m['budget']} places before it is at most 61 simulated seconds older (the budget's window plus "
+                  "its margin and slot dating)."]
     return [*lines, ""]
 
 
@@ -217,8 +249,9 @@ def _class_section(data: dict[str, Any], c: dict[str, Any]) -> list[str]:
     rate = f"{c['requests'] / settled:,.0f} requests/s" if settled else "-"
     objects = ", ".join(f"{k} {_n(v)}" for k, v in c["objects"].items())
     return ["## Class", "", md_table(["request", "count"], rows, "lr"), "",
-            f"- Objects in Class afterwards: {objects} = {_n(c['objects_total'])}; "
-            f"{c['per_object']:.3f} requests per object. Classes created {_n(c['class_creates'])}, "
+            f"- Objects edusync created in Class: {objects} = {_n(c['objects_total'])}; "
+            f"{c['per_object']:.3f} requests per object (each class's host is enrolled by its POST: "
+            f"{_n(c['host_enrolments'])} more enrolments without a request). Classes created {_n(c['class_creates'])}, "
             f"created twice {c['classes_created_twice']}.",
             f"- Non-2xx answers: {c['errors'] or 'none'}.",
             f"- FLOWS.md 5 counts {CLASS_FLOWS:,} requests for this district (1,836 class POSTs + 1,836 roster GETs "
@@ -232,7 +265,8 @@ def _run_section(data: dict[str, Any]) -> list[str]:
     events = ", ".join(f"{k} {v}" for k, v in sorted(w["log_events"].items(), key=lambda kv: -kv[1])[:8]) or "none"
     return ["## The run", "",
             f"- Worker: peak RSS {w['peak_rss_mb']:.0f} MB, CPU {w['cpu_seconds']:,.0f} s (user + system) in "
-            f"{data['wall_seconds']:,.0f} s; exit code {w['exit_code']} after SIGTERM.",
+            f"{data['wall_seconds']:,.0f} s ({100 * w['cpu_seconds'] / max(data['wall_seconds'], 1e-9):.0f}% of one "
+            f"core); exit code {w['exit_code']} after SIGTERM.",
             f"- Bench process (the three simulators on loopback threads, the checkers): CPU "
             f"{data['bench_process_cpu_seconds']:,.0f} s.",
             f"- Illuminate: {_n(data['illuminate_requests'])} requests; poll time by poller (s): {polls or '-'}.",

@@ -98,14 +98,17 @@ class ClassTarget:
         stats = self.sim.stats.snapshot(self.sim.faults.injected)
         with self.sim.lock:
             classes = list(self.sim.store.classes.values())
-            roles = Counter(e.role for c in classes for e in c.enrollments)
+            # The class POST enrols its host as a teacher itself (B.6.7): not an object of its own.
+            roles = Counter("host" if e.role == "teacher" and e.email == c.email and e.ext_person_id is None else e.role
+                            for c in classes for e in c.enrollments)
             users = sum(1 for u in self.sim.store.users.values() if u.ext_user_id)
         creates = stats["class_creates_by_ext_class_id"]
         return {
             "requests": stats["total"], "by_kind": stats["requests"], "throttled": stats["throttled"],
             "class_creates": stats["class_creates"], "classes_created_twice": sum(1 for n in creates.values() if n > 1),
             "objects": {"classes": len(classes), "student enrolments": roles.get("student", 0),
-                        "teacher enrolments": roles.get("teacher", 0), "staff users": users},
+                        "teacher enrolments (not the host)": roles.get("teacher", 0), "staff users": users},
+            "host_enrolments": roles.get("host", 0),
         }
 
     def close(self) -> None:
@@ -166,11 +169,45 @@ class MatrixTarget:
             "first_call": site.get("first_call"), "last_call": site.get("last_call"),
             "windows": site.get("windows", []), "rate_limit": self.sim.config.rate_limit.model_dump(),
             "scale": self.opts.scale, "budget": self.opts.calls_per_minute, "site_counts": counts,
+            "gaps": call_gaps(self.sim.stats.call_times(DEMO_SITE), self.opts.scale, self.opts.calls_per_minute),
         }
 
     def close(self) -> None:
         self.server.stop()
 
+
+def call_gaps(times: list[float], scale: float, budget: int, window: float = 60.0) -> dict[str, Any]:
+    """Where the time between MatrixLMS calls went, on the simulator's clock: the budget was full
+    (the call had to wait for the oldest of the last ``budget`` calls to leave the window), calls
+    followed each other within ``STALL_MS`` real milliseconds (one call in flight: the round trip),
+    or longer stalls (no call was ready). Gaps are also given in real milliseconds (/ ``scale``)."""
+    out: dict[str, Any] = {"budget_full_sim_s": 0.0, "back_to_back_sim_s": 0.0, "stalled_sim_s": 0.0,
+                           "back_to_back": 0, "stalls": 0, "budget_waits": 0}
+    real_ms: list[float] = []
+    for i in range(1, len(times)):
+        gap = times[i] - times[i - 1]
+        # The budget dates a slot at its answer and adds a 0.1 s margin, so a full window shows
+        # as the call `budget` places back being a little over one window older.
+        if i >= budget and times[i] - times[i - budget] <= window + 1.0:
+            out["budget_full_sim_s"] += gap
+            out["budget_waits"] += 1
+            continue
+        ms = gap / scale * 1000.0
+        if ms <= STALL_MS:
+            out["back_to_back_sim_s"] += gap
+            out["back_to_back"] += 1
+            real_ms.append(ms)
+        else:
+            out["stalled_sim_s"] += gap
+            out["stalls"] += 1
+    real_ms.sort()
+    for q in (50, 90, 99):
+        out[f"back_to_back_p{q}_real_ms"] = real_ms[min(len(real_ms) - 1, len(real_ms) * q // 100)] if real_ms else 0.0
+    return out
+
+
+# A gap longer than this (real time) is a stall: no call was ready, not a slow round trip.
+STALL_MS = 100.0
 
 # The targets the bench can run, in report order. Canvas: add "canvas": CanvasTarget here once
 # the Canvas roster flow exists (see the module docstring).

@@ -107,6 +107,12 @@ class Stats:
             stats = self._sites.get(site)
             return len(stats.call_times) if stats else 0
 
+    def call_times(self, site: str) -> list[float]:
+        """Simulated times of ``site``'s calls so far, in order (a benchmark's gaps between calls)."""
+        with self._lock:
+            stats = self._sites.get(site)
+            return sorted(stats.call_times) if stats else []
+
     def snapshot(self, window: float, site: str | None = None) -> dict[str, Any]:
         """The JSON served by ``GET /_sim/stats`` (one site with ``?site=``)."""
         with self._lock:
