@@ -118,7 +118,7 @@ def _aims(data: dict[str, Any], m: dict[str, Any] | None, c: dict[str, Any] | No
 
 def _consumed(target: dict[str, Any]) -> float:
     """Events a handler finished with: a parked or retried event is counted again when it is done."""
-    return sum(v for k, v in target["outcomes"].items() if k not in ("deferred", "retried"))
+    return float(sum(v for k, v in target["outcomes"].items() if k not in ("deferred", "retried")))
 
 
 def _ok(good: bool) -> str:
