@@ -15,7 +15,9 @@ The worker is the real ``python -m worker run --config <yaml>`` in a subprocess 
 environment variables), with the flows ``illuminate_changes`` (no score endpoints, a short poll
 interval), ``roster_classroom`` and ``roster_matrixlms``, so its peak RSS is its own
 (``VmHWM``). Every second the bench samples each target's request count and the worker's RSS;
-every ``--check-every`` seconds it runs both convergence checkers; every 10 s it prints a line.
+it runs a target's convergence checker every ``--check-every`` seconds once the target has had no
+new request for 2 s, and every 30 s while it is busy (a check holds the target simulator's lock);
+every 10 s it prints a line with the differences the last check found.
 It stops when every target has converged (and still has a check later), or at ``--timeout``
 with the partial numbers. A target's sync time is when its request count last moved before it
 was found converged.
@@ -37,7 +39,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -62,6 +64,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # A school day inside the generated session, so every run sees the same district.
 ILLUMINATE_DAY = date(2024, 2, 1)
 PROGRESS_EVERY = 10.0
+# A target with no new request for this long may be done: it is checked every --check-every s;
+# one still busy only every BUSY_CHECK_EVERY s.
+QUIET_SECONDS = 2.0
+BUSY_CHECK_EVERY = 30.0
 SAMPLE_EVERY = 1.0
 
 
@@ -105,6 +111,8 @@ class TargetRun:
     converged_at: float | None = None  # first check that found it converged
     settled_at: float | None = None  # its last new request before that check
     report: RosterReport | None = None
+    check_seconds: list[float] = field(default_factory=list)
+    last_check: float = 0.0
 
 
 # -- the worker process ------------------------------------------------------------------------------
@@ -271,12 +279,14 @@ def seed_illuminate(students: int) -> tuple[IlluminateSimulator, dict[str, int]]
     return illuminate, illuminate.district.counts()
 
 
-def check(illuminate: IlluminateSimulator, runs: list[TargetRun]) -> list[RosterReport]:
-    """Every target against the projection of Illuminate's (unchanging) state."""
-    projection = RosterProjection.of(illuminate.district)
+def check(projection: RosterProjection, runs: list[TargetRun]) -> list[RosterReport]:
+    """Every target against the projection; each check's duration is kept (it holds the target
+    simulator's lock, so its calls wait meanwhile)."""
     reports = []
     for run in runs:
+        started = time.perf_counter()
         run.report = run.target.report(projection)
+        run.check_seconds.append(time.perf_counter() - started)
         reports.append(run.report)
     return reports
 
@@ -325,7 +335,8 @@ def run_bench(opts: Options, workdir: Path) -> dict[str, Any]:
         "timed_out": timed_out, "wall_seconds": wall, "sync_seconds": sync_end,
         "targets": {r.target.name: {
             "flow": r.target.flow, "handler": r.target.handler, "converged": r.report is not None and r.report.ok,
-            "converged_at": r.converged_at, "settled_at": r.settled_at,
+            "converged_at": r.converged_at, "settled_at": r.settled_at, "checks": len(r.check_seconds),
+            "check_seconds_total": sum(r.check_seconds), "check_seconds_max": max(r.check_seconds, default=0.0),
             "summary": r.report.summary() if r.report else "not checked",
             "differences": {k: len(v) for k, v in (r.report.problems if r.report else {}).items() if v},
             "outcomes": handler_outcomes(final_metrics, r.target.handler),
@@ -351,7 +362,9 @@ def run_bench(opts: Options, workdir: Path) -> dict[str, Any]:
 def _watch(opts: Options, worker: WorkerProcess, illuminate: IlluminateSimulator, runs: list[TargetRun],
            samples: list[Sample]) -> bool:
     """Sample, check and print until every target converged; True on timeout."""
-    last_check = last_print = 0.0
+    # Illuminate does not change during the run: one projection serves every check.
+    projection = RosterProjection.of(illuminate.district)
+    last_print = 0.0
     metrics: dict[str, list[tuple[dict[str, str], float]]] = {}
     while True:
         time.sleep(SAMPLE_EVERY)
@@ -365,14 +378,19 @@ def _watch(opts: Options, worker: WorkerProcess, illuminate: IlluminateSimulator
             if count != run.last_count:
                 run.last_count, run.last_change = count, now
             requests[run.target.name] = count
-        if now - last_print >= PROGRESS_EVERY or now - last_check >= opts.check_every:
+        if now - last_print >= PROGRESS_EVERY:
             metrics = worker.metrics()
         samples.append(Sample(now, requests, worker.rss_mb(), published_illuminate(metrics),
                               {r.target.handler: sum(handler_outcomes(metrics, r.target.handler).values())
                                for r in runs}))
-        if now - last_check >= opts.check_every:
-            last_check = now
-            for run, report in zip(runs, check(illuminate, runs), strict=True):
+        for run in runs:
+            # A check holds the target simulator's lock (its calls wait meanwhile), so a target still
+            # answering new requests is checked only now and then; a quiet one often.
+            quiet = now - run.last_change >= QUIET_SECONDS
+            every = opts.check_every if quiet else BUSY_CHECK_EVERY
+            if now - run.last_check >= every:
+                run.last_check = now
+                report = check(projection, [run])[0]
                 if report.ok and run.converged_at is None:
                     run.converged_at, run.settled_at = now, run.last_change
                 elif not report.ok:
@@ -381,8 +399,8 @@ def _watch(opts: Options, worker: WorkerProcess, illuminate: IlluminateSimulator
             last_print = now
             say(_progress(now, worker, runs, samples[-1], metrics))
         # Converged, and a later check found it still so (a target may pass through "equal").
-        if all(r.converged_at is not None and last_check > r.converged_at for r in runs):
-            say(_progress(now, worker, runs, samples[-1], metrics))
+        if all(r.converged_at is not None and r.last_check > r.converged_at for r in runs):
+            say(_progress(now, worker, runs, samples[-1], worker.metrics()))
             return False
         if now > opts.timeout:
             say(f"TIMEOUT after {now:.0f} s; reporting partial numbers")
@@ -416,7 +434,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--targets", default=",".join(TARGETS),
                         help=f"comma-separated, from {', '.join(TARGETS)} (default: all)")
     parser.add_argument("--timeout", type=float, default=1500.0, help="real seconds before partial numbers")
-    parser.add_argument("--check-every", type=float, default=5.0, help="seconds between convergence checks")
+    parser.add_argument("--check-every", type=float, default=5.0, help="seconds between checks of a quiet target")
     parser.add_argument("--out-dir", type=Path, default=REPORTS_DIR)
     ns = parser.parse_args(argv)
     names = tuple(n.strip() for n in ns.targets.split(",") if n.strip())

@@ -192,8 +192,12 @@ def _convergence(data: dict[str, Any]) -> list[str]:
             md_table(["target", "converged", "synced by (s after worker start)", "handler outcomes",
                       "differences left"], rows, "llrll"), "",
             "Checked against the projection of Illuminate's state (`simulators/roster_projection.py`) every "
-            f"{data['options']['check_every']:g} s; \"synced by\" is when the target answered its last new request "
-            "before the check that found it converged (a later check confirmed it).", ""]
+            f"{data['options']['check_every']:g} s once a target had no new request for 2 s, every 30 s while busy; "
+            "\"synced by\" is when the target answered its last new request before the check that found it "
+            "converged (a later check confirmed it). Checks (they hold the simulator's lock): "
+            + "; ".join(f"{name} {t.get('checks', 0)} taking {t.get('check_seconds_total', 0):.1f} s, at most "
+                        f"{1000 * t.get('check_seconds_max', 0):.0f} ms" for name, t in data["targets"].items())
+            + ".", ""]
 
 
 def _matrix_section(data: dict[str, Any], m: dict[str, Any]) -> list[str]:
