@@ -22,68 +22,6 @@ def _same(a: str | None, b: str | None) -> bool:
     return a is not None and b is not None and a.strip().lower() == b.strip().lower()
 
 
-def _norm(value: str | None) -> str | None:
-    return None if value is None else value.strip().lower()
-
-
-class UserTable(dict[int, User]):
-    """A site's users by id, with an index of their userid, student ID and teacher ID (compared
-    case- and blank-insensitively), so ``match_user`` looks an account up instead of scanning every
-    one: a scan per ``add_user`` was most of the simulator's time with 20,800 accounts, longer than
-    the 10 ms a call may take at a x60 clock. Records are replaced (``store.users[id] = ...``), not
-    changed in place, when an id field changes; a candidate is checked against its record anyway."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._index: dict[tuple[str, str], set[int]] = {}
-
-    def _entries(self, user: User) -> Iterator[tuple[str, str]]:
-        for key in ID_KEYS:
-            value = _norm(getattr(user, key))
-            if value is not None:
-                yield key, value
-
-    def __setitem__(self, user_id: int, user: User) -> None:
-        old = self.get(user_id)
-        if old is not None:
-            self._forget(user_id, old)
-        super().__setitem__(user_id, user)
-        for entry in self._entries(user):
-            self._index.setdefault(entry, set()).add(user_id)
-
-    def __delitem__(self, user_id: int) -> None:
-        self._forget(user_id, self[user_id])
-        super().__delitem__(user_id)
-
-    def pop(self, user_id: int, *default: User | None) -> User | None:  # type: ignore[override]
-        """Remove and return the user (or ``default``), keeping the index."""
-        if user_id in self:
-            user = self[user_id]
-            del self[user_id]
-            return user
-        if default:
-            return default[0]
-        raise KeyError(user_id)
-
-    def _forget(self, user_id: int, user: User) -> None:
-        for entry in self._entries(user):
-            ids = self._index.get(entry)
-            if ids is not None:
-                ids.discard(user_id)
-                if not ids:
-                    del self._index[entry]
-
-    def with_id(self, key: str, wanted: str) -> User | None:
-        """The first user (lowest id) whose ``key`` is ``wanted``, case- and blank-insensitively."""
-        norm = _norm(wanted)
-        ids = self._index.get((key, norm)) if norm is not None else None
-        for user_id in sorted(ids or ()):
-            user = self.get(user_id)
-            if user is not None and _same(getattr(user, key), wanted):
-                return user
-        return None
-
-
 @dataclass
 class SiteStore:
     """Users, classes, members, assignments and grades of one site."""
@@ -91,7 +29,7 @@ class SiteStore:
     name: str
     custom_user_fields: tuple[str, ...] = ()
     api_enabled: bool = True
-    users: UserTable = field(default_factory=UserTable)
+    users: dict[int, User] = field(default_factory=dict)
     classes: dict[int, Course] = field(default_factory=dict)
     enrollments: dict[tuple[int, int], Enrollment] = field(default_factory=dict)
     teachers: dict[int, dict[int, bool]] = field(default_factory=dict)  # class -> {user: coteacher}
@@ -127,9 +65,9 @@ class SiteStore:
         for key in ID_KEYS:
             wanted = attrs.get(key)
             if wanted:
-                found = self.users.with_id(key, wanted)
-                if found is not None:
-                    return found
+                for user in self.users.values():
+                    if _same(getattr(user, key), wanted):
+                        return user
         if mode == "without_ids" and any(attrs.get(key) for key in ID_KEYS):
             return None
         first, last, born = attrs.get("first_name"), attrs.get("last_name"), attrs.get("birthdate")
