@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections import Counter
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -22,6 +23,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.illuminate_snapshot import district_spec
+from simulators.illuminate import IlluminateSimulator
+from simulators.illuminate.generator import SeedSpec as DistrictSpec
 from simulators.matrixlms import DEMO_API_KEY, RATE_LIMIT_MESSAGE, KeyGrant, MatrixSimulator, SeedSpec, create_app
 from simulators.options import SimulateOptions
 from simulators.serve_all import simulator_factory
@@ -631,3 +635,27 @@ def test_edusync_simulate_serves_the_matrixlms_simulator() -> None:
     with ThreadedServer(app) as srv:
         users = httpx.get(srv.url + "/api/get_all_users", params={"api_key": DEMO_API_KEY}).json()
     assert sum(1 for u in users if u["student"]) >= 40
+
+
+async def test_the_bench_districts_twenty_thousand_students_become_as_many_users(
+    sim: MatrixSimulator, unlimited: str,
+) -> None:
+    # The bench's district (FLOWS.md section 5): 20,000 students, 19 pairs sharing first name, last
+    # name and birth date. Sent as the roster handler sends them (userid and student ID both the
+    # district id), every one is its own account; without the ids the twins merge.
+    illuminate = IlluminateSimulator()
+    illuminate.seed(DistrictSpec(**district_spec(20_000)))
+    students = list(illuminate.district.students.rows.values())
+    pairs = Counter((s.first_name, s.last_name, s.birth_date) for s in students)
+    twins = [s for s in students if pairs[(s.first_name, s.last_name, s.birth_date)] > 1]
+    assert len(students) == 20_000 and len(twins) == 38
+    before = counts(sim)["users"]
+    async with client(unlimited) as c:
+        refs = [await c.add_user(UserAttributes(
+            userid=str(s.district_student_id), student_id=str(s.district_student_id), first_name=s.first_name,
+            last_name=s.last_name, birthdate=date.fromisoformat(s.birth_date))) for s in students]
+        assert len({r.id for r in refs}) == 20_000 and counts(sim)["users"] == before + 20_000
+        merged = {(await c.add_user(UserAttributes(first_name=s.first_name, last_name=s.last_name,
+                                                   birthdate=date.fromisoformat(s.birth_date)))).id for s in twins}
+    assert len(merged) == 19, "without ids, name and birth date match one account per pair"
+    assert counts(sim)["users"] == before + 20_000
