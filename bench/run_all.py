@@ -23,6 +23,7 @@ BENCHMARKS: list[str] = [
     "bench.illuminate_snapshot",
     "bench.canvas_requests",
     "bench.matrixlms_budget",
+    "bench.roster_sync",
 ]
 
 

@@ -44,6 +44,12 @@ def compare_matrixlms(projection: RosterProjection, sim: MatrixSimulator, site: 
             match = _TOKEN.search(course.name)
             if match and not course.trashed:
                 ours[match.group(1)].append(course.id)
+        # Active members per class in one pass: scanning every enrolment per class is quadratic
+        # (1,836 classes x 55,080 rows in the bench district: 2 s under the simulator's lock).
+        active: dict[int, set[int]] = defaultdict(set)
+        for (cid, uid), e in store.enrollments.items():
+            if e.active:
+                active[cid].add(uid)
         members = 0
         for sid, section in projection.sections.items():
             found = ours.pop(sid, [])
@@ -57,7 +63,7 @@ def compare_matrixlms(projection: RosterProjection, sim: MatrixSimulator, site: 
             wanted_name = expected_class_name(section.course_name, section.period, sid)
             if course.name != wanted_name:
                 report.add("wrong_class_names", f"{course.name!r} != {wanted_name!r}")
-            enrolled = {uid for (cid, uid), e in store.enrollments.items() if cid == class_id and e.active}
+            enrolled = active.get(class_id, set())
             members += len(enrolled)
             wanted = {uid for p in projection.members.get(sid, set()) for uid in by_student.get(p, [])[:1]}
             for uid in sorted(wanted - enrolled):

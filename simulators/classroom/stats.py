@@ -41,6 +41,11 @@ class Stats:
         with self._lock:
             self._throttled += 1
 
+    def total(self) -> int:
+        """API responses so far (cheap, for a benchmark sampling every second)."""
+        with self._lock:
+            return sum(self._requests.values())
+
     def snapshot(self, faults_injected: int) -> dict[str, Any]:
         """The JSON served by ``GET /_sim/stats``."""
         with self._lock:

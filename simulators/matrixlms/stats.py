@@ -57,6 +57,9 @@ class SiteStats:
             "lockouts": list(self.lockouts),
             "window_seconds": window,
             "max_calls_in_any_window": _max_in_window(sorted(self.call_times), window),
+            # Simulated epoch seconds of the first and last call: the span a budget is judged over.
+            "first_call": min(self.call_times) if self.call_times else None,
+            "last_call": max(self.call_times) if self.call_times else None,
             "windows": histogram,
         }
 
@@ -97,6 +100,18 @@ class Stats:
         """A call answered 401 (it cannot be attributed to a site)."""
         with self._lock:
             self._unauthenticated += 1
+
+    def calls(self, site: str) -> int:
+        """Calls of ``site`` so far (cheap, for a benchmark sampling every second)."""
+        with self._lock:
+            stats = self._sites.get(site)
+            return len(stats.call_times) if stats else 0
+
+    def call_times(self, site: str) -> list[float]:
+        """Simulated times of ``site``'s calls so far, in order (a benchmark's gaps between calls)."""
+        with self._lock:
+            stats = self._sites.get(site)
+            return sorted(stats.call_times) if stats else []
 
     def snapshot(self, window: float, site: str | None = None) -> dict[str, Any]:
         """The JSON served by ``GET /_sim/stats`` (one site with ``?site=``)."""
