@@ -64,6 +64,21 @@ def class_summary(data: dict[str, Any]) -> dict[str, Any] | None:
             "classes_created_twice": r["classes_created_twice"], "host_enrolments": r.get("host_enrolments", 0)}
 
 
+def canvas_summary(data: dict[str, Any]) -> dict[str, Any] | None:
+    """The Canvas numbers: requests by kind, throttled answers, objects created, requests per object."""
+    target = data["targets"].get("canvas")
+    if target is None:
+        return None
+    r = target["results"]
+    by_kind = {kind: sum(s.values()) for kind, s in r["by_kind"].items()}
+    errors = {kind: {s: n for s, n in by.items() if not s.startswith("2")} for kind, by in r["by_kind"].items()}
+    return {"requests": r["requests"], "by_kind": dict(sorted(by_kind.items(), key=lambda kv: -kv[1])),
+            "errors": {k: v for k, v in errors.items() if v}, "gets": r["gets"], "throttled": r["throttled"],
+            "created": r["created"], "objects": r["objects"], "created_twice": r["created_twice"],
+            "per_object": r["requests"] / r["objects"] if r["objects"] else 0.0, "throttle": r["throttle"],
+            "course_model": r["course_model"]}
+
+
 def _n(value: float) -> str:
     return f"{value:,.0f}"
 
@@ -76,7 +91,8 @@ def _seconds(target: dict[str, Any]) -> str:
     return f"{target['settled_at']:,.0f} s" if target.get("settled_at") is not None else "not converged"
 
 
-def _aims(data: dict[str, Any], m: dict[str, Any] | None, c: dict[str, Any] | None) -> list[list[str]]:
+def _aims(data: dict[str, Any], m: dict[str, Any] | None, c: dict[str, Any] | None,
+          cv: dict[str, Any] | None) -> list[list[str]]:
     rows: list[list[str]] = []
     full = data["options"]["students"] == BENCH_STUDENTS
     if m is not None:
@@ -97,8 +113,10 @@ def _aims(data: dict[str, Any], m: dict[str, Any] | None, c: dict[str, Any] | No
             ["the same calls in real time at 120 / 100 calls a minute",
              f"{_minutes(m['real_minutes_at_limit'])} / {_minutes(m['real_minutes_at_budget'])}", "", ""],
         ]
-    rows.append(["Canvas requests per created object", "not run (the Canvas roster flow is not built yet)",
-                 f"<= {CANVAS_PER_OBJECT_AIM}", ""])
+    if cv is not None:
+        rows.append(["Canvas requests per created object", f"{cv['per_object']:.3f} ({_n(cv['objects'])} objects)",
+                     f"<= {CANVAS_PER_OBJECT_AIM}", _ok(cv["per_object"] <= CANVAS_PER_OBJECT_AIM)])
+        rows.append(["Canvas throttled answers", _n(cv["throttled"]), "0", _ok(cv["throttled"] == 0)])
     if c is not None:
         rows.append(["Class requests", _n(c["requests"]), f"FLOWS.md: {CLASS_FLOWS:,}" if full else "-", ""])
         rows.append(["Class requests per created object", f"{c['per_object']:.3f} ({_n(c['objects_total'])} objects)",
@@ -128,7 +146,7 @@ def _ok(good: bool) -> str:
 def write_report(data: dict[str, Any], out_dir: Path) -> Path:
     """``roster_sync.md``, ``.json`` and ``.png`` into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    m, c = matrix_summary(data), class_summary(data)
+    m, c, cv = matrix_summary(data), class_summary(data), canvas_summary(data)
     opts, counts = data["options"], data["counts"]
     converged = all(t["converged"] for t in data["targets"].values())
     lines = [
@@ -159,14 +177,16 @@ def write_report(data: dict[str, Any], out_dir: Path) -> Path:
     if data["timed_out"]:
         verdict += f" (timed out after {data['wall_seconds']:.0f} s: the numbers are partial)"
     lines += ["## Result", "", f"Verdict: {verdict}.", "",
-              md_table(["measure", "value", "aim", ""], _aims(data, m, c), "lrll"), ""]
+              md_table(["measure", "value", "aim", ""], _aims(data, m, c, cv), "lrll"), ""]
     lines += _convergence(data)
     if m is not None:
         lines += _matrix_section(data, m)
     if c is not None:
         lines += _class_section(data, c)
+    if cv is not None:
+        lines += _canvas_section(data, cv)
     for name, target in data["targets"].items():
-        if name not in ("matrixlms", "classroom"):  # a target added later (Canvas) gets the generic section
+        if name not in ("matrixlms", "classroom", "canvas"):  # a target added later gets the generic section
             lines += [f"## {name}", "", "```", json.dumps(target["results"], indent=1)[:4000], "```", ""]
     lines += _run_section(data)
     if _plot(data, m, out_dir / "roster_sync.png"):
@@ -176,8 +196,8 @@ def write_report(data: dict[str, Any], out_dir: Path) -> Path:
     path = out_dir / "roster_sync.md"
     path.write_text("\n".join(lines))
     slim = {k: v for k, v in data.items() if k != "samples"}
-    (out_dir / "roster_sync.json").write_text(json.dumps({**slim, "summary": {
-        "matrixlms": {k: v for k, v in (m or {}).items() if k != "windows"}, "classroom": c}}, indent=1, default=str))
+    summary = {"matrixlms": {k: v for k, v in (m or {}).items() if k != "windows"}, "classroom": c, "canvas": cv}
+    (out_dir / "roster_sync.json").write_text(json.dumps({**slim, "summary": summary}, indent=1, default=str))
     return path
 
 
@@ -260,6 +280,24 @@ def _class_section(data: dict[str, Any], c: dict[str, Any]) -> list[str]:
             f"- Non-2xx answers: {c['errors'] or 'none'}.",
             f"- FLOWS.md 5 counts {CLASS_FLOWS:,} requests for this district (1,836 class POSTs + 1,836 roster GETs "
             "+ 55,080 enrolment POSTs + 800 staff PUTs).",
+            f"- Synced {_seconds(target)} after the worker started: {rate}.", ""]
+
+
+def _canvas_section(data: dict[str, Any], cv: dict[str, Any]) -> list[str]:
+    rows = [[f"`{k}`", _n(n)] for k, n in cv["by_kind"].items()]
+    rows.append(["**total**", f"**{_n(cv['requests'])}**"])
+    target = data["targets"]["canvas"]
+    settled = target.get("settled_at")
+    rate = f"{cv['requests'] / settled:,.0f} requests/s" if settled else "-"
+    created = ", ".join(f"{k} {_n(v)}" for k, v in cv["created"].items())
+    t = cv["throttle"]
+    return ["## Canvas", "", md_table(["request", "count"], rows, "lr"), "",
+            f"- Course model `{cv['course_model']}`. Objects created: {created} = {_n(cv['objects'])}; "
+            f"{cv['per_object']:.3f} requests per object, {_n(cv['gets'])} of them GETs; created twice (same SIS "
+            f"id): {cv['created_twice'] or 'none'}.",
+            f"- Quota: capacity {t['capacity']:g}, {t['leak_rate']:g} units a second back, {t['cost_per_request']:g} "
+            f"a request (the standards bench's and the demo's setting); throttled answers {_n(cv['throttled'])}.",
+            f"- Non-2xx answers: {cv['errors'] or 'none'}.",
             f"- Synced {_seconds(target)} after the worker started: {rate}.", ""]
 
 
