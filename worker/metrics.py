@@ -52,6 +52,12 @@ UPSTREAM_REQUESTS = Counter(
     "HTTP requests made to upstream systems, by response status ('error' for no response).",
     ["system", "status"],
 )
+UPSTREAM_RETRIES = Counter(
+    "edusync_upstream_retries_total",
+    "Requests the HTTP layer sent again after a failed attempt, by what failed "
+    "(throttled, transient, malformed, too_large).",
+    ["system", "reason"],
+)
 UPSTREAM_THROTTLE_WAIT = Counter(
     "edusync_upstream_throttle_wait_seconds_total",
     "Seconds spent waiting on client-side rate limits and server throttling.",

@@ -46,7 +46,7 @@ from worker.clients.errors import (
     UpstreamError,
 )
 from worker.errors import RetriableError
-from worker.metrics import UPSTREAM_REQUESTS, UPSTREAM_THROTTLE_WAIT
+from worker.metrics import UPSTREAM_REQUESTS, UPSTREAM_RETRIES, UPSTREAM_THROTTLE_WAIT
 from worker.redaction import redact
 
 log = structlog.get_logger(__name__)
@@ -210,8 +210,11 @@ class UpstreamHTTP:
             attempt += 1
             self._give_up_unless_retriable(error, where, attempt, idempotent, sent)
             delay = self._delay(error, attempt)
-            log.debug("upstream.retry", system=self.system, request=redact(where), attempt=attempt,
-                      status=error.status, error=redact(str(error)), retry_in=round(delay, 3))
+            reason = retry_reason(error)
+            UPSTREAM_RETRIES.labels(self.system, reason).inc()
+            # Info, not debug: a login page or a stalled body that a retry hid is still worth seeing.
+            log.info("upstream.retry", system=self.system, request=redact(where), attempt=attempt, reason=reason,
+                     status=error.status, error=redact(str(error)), retry_in=round(delay, 3))
             await anyio.sleep(delay)
 
     def _give_up_unless_retriable(
@@ -333,6 +336,17 @@ class UpstreamHTTP:
             self._origin.scheme, self._origin.host, self._origin.port,
         ):
             raise MalformedResponseError(self.system, f"refusing to follow a link to another host: {url.host}")
+
+
+def retry_reason(error: UpstreamError) -> str:
+    """The ``reason`` label of a retried attempt: one of a few fixed words."""
+    if isinstance(error, ThrottledError):
+        return "throttled"
+    if isinstance(error, ResponseTooLargeError):
+        return "too_large"
+    if isinstance(error, MalformedResponseError):
+        return "malformed"
+    return "transient"
 
 
 def is_html(response: httpx.Response) -> bool:
