@@ -36,6 +36,12 @@ from worker.topics import dlq_topic
 # The suite's district: a tenth of the bench's (20,000 students, 1,836 sections, 55,080 rows).
 SMALL_DISTRICT = SeedSpec(sites=3, students=2000, staff=80, courses=15, sections_per_course=12,
                           students_per_section=30, assessments=1, seed=7)
+# For tests about order or one record's fate rather than volume: 400 students, 36 sections.
+QUICK_DISTRICT = SeedSpec(sites=2, students=400, staff=20, courses=6, sections_per_course=6,
+                          students_per_section=25, assessments=0, seed=9)
+# Single-record cases: 40 students, 6 sections.
+TINY_DISTRICT = SeedSpec(sites=2, students=40, staff=6, courses=2, sections_per_course=3, students_per_section=8,
+                         assessments=0, seed=11)
 
 
 class RosterTarget(Protocol):

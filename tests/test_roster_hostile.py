@@ -13,15 +13,12 @@ from collections.abc import Iterator
 import pytest
 
 from simulators.hostile_proxy import HostileMode, HostileProxy
-from simulators.illuminate.generator import SeedSpec
 from simulators.roster_projection import RosterProjection, RosterReport
 from simulators.server import ThreadedServer
-from tests.roster_env import ClassTarget, RosterEnv, RosterTarget
+from tests.roster_env import TINY_DISTRICT, ClassTarget, RosterEnv, RosterTarget
 from tests.roster_target_canvas import CanvasTarget
 from tests.roster_target_matrixlms import MatrixTarget
 
-TINY = SeedSpec(sites=2, students=40, staff=6, courses=2, sections_per_course=3, students_per_section=8,
-                assessments=0, seed=11)
 # Each client gives up on an attempt quickly, so a trickle costs seconds, not a minute.
 HTTP = ("        http: {request_deadline_seconds: 2, max_attempts: 3, retry_after_cap_seconds: 30, "
         "max_response_bytes: 4194304}\n")
@@ -70,7 +67,7 @@ def env(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     fronts: list[RosterTarget] = [HostileFront(ClassTarget(), "classroom"), HostileFront(MatrixTarget(), "matrixlms"),
                                   HostileFront(CanvasTarget(), "canvas")]
     bench = RosterEnv(kafka_bootstrap, tmp_path_factory.mktemp("roster-hostile"), uuid.uuid4().hex[:10],
-                      targets=fronts, seed=TINY)
+                      targets=fronts, seed=TINY_DISTRICT)
     bench.start_worker()
     bench.wait_converged(timeout=180)
     try:

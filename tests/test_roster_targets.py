@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from simulators.illuminate.state import unpack
-from tests.roster_env import ClassTarget, RosterEnv
+from tests.roster_env import QUICK_DISTRICT, ClassTarget, RosterEnv
 from tests.roster_target_canvas import CanvasTarget
 from tests.roster_target_matrixlms import MatrixTarget
 
@@ -17,7 +17,8 @@ def test_roster_rows_before_any_student_or_section_converge_without_dead_letters
     kafka_bootstrap: str, tmp_path: Path, unique: str,
 ) -> None:
     classroom, matrix, canvas = ClassTarget(), MatrixTarget(), CanvasTarget()
-    env = RosterEnv(kafka_bootstrap, tmp_path, unique, targets=[classroom, matrix, canvas], entities=["rosters"])
+    env = RosterEnv(kafka_bootstrap, tmp_path, unique, targets=[classroom, matrix, canvas], entities=["rosters"],
+                    seed=QUICK_DISTRICT)
     try:
         rows = len(env.illuminate.district.roster.rows)
         env.start_worker()
@@ -46,7 +47,7 @@ def test_a_section_class_cannot_take_is_dead_lettered_for_class_alone_with_reaso
     kafka_bootstrap: str, tmp_path: Path, unique: str,
 ) -> None:
     classroom, matrix = ClassTarget(), MatrixTarget()
-    env = RosterEnv(kafka_bootstrap, tmp_path, unique, targets=[classroom, matrix])
+    env = RosterEnv(kafka_bootstrap, tmp_path, unique, targets=[classroom, matrix], seed=QUICK_DISTRICT)
     try:
         d = env.illuminate.district
         section = d.sections.rows[d.sections.order()[0]]
