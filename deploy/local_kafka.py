@@ -9,6 +9,7 @@ in one data folder, and ``down`` stops exactly the broker whose pid that folder 
 from __future__ import annotations
 
 import base64
+import fcntl
 import os
 import shutil
 import signal
@@ -112,26 +113,32 @@ class LocalKafka:
         """Resolve the broker's jars with Maven (cached) and return the Java classpath."""
         maven_dir = CLASSPATH_CACHE
         cp_file = maven_dir / "classpath.txt"
-        if cp_file.exists():
-            cp = cp_file.read_text().strip()
-            if cp and all(Path(p).exists() for p in cp.split(os.pathsep)):
-                return cp
+        cached = _cached_classpath(cp_file)
+        if cached:
+            return cached
         if shutil.which("mvn") is None:
             raise KafkaLaunchError("Maven (mvn) is not on PATH; install it to fetch the Kafka broker")
         if shutil.which("java") is None:
             raise KafkaLaunchError("Java is not on PATH; the Kafka broker needs a JRE 17")
         maven_dir.mkdir(parents=True, exist_ok=True)
-        (maven_dir / "pom.xml").write_text(_POM)
-        print(f"resolving Apache Kafka {KAFKA_VERSION} from Maven Central (cached after the first run)",
-              flush=True)
-        proc = subprocess.run(
-            ["mvn", "-q", "-B", "dependency:build-classpath", f"-Dmdep.outputFile={cp_file}"],
-            cwd=maven_dir, capture_output=True, text=True, check=False,
-        )
-        if proc.returncode != 0 or not cp_file.exists():
-            tail = (proc.stdout + proc.stderr).strip().splitlines()[-20:]
-            raise KafkaLaunchError("Maven could not resolve the Kafka broker:\n" + "\n".join(tail))
-        return cp_file.read_text().strip()
+        # Two launchers at once (the test processes on a fresh machine) would write the same pom
+        # and run Maven into the same local repository: one resolves, the other waits and reuses it.
+        with (maven_dir / ".lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            cached = _cached_classpath(cp_file)
+            if cached:
+                return cached
+            (maven_dir / "pom.xml").write_text(_POM)
+            print(f"resolving Apache Kafka {KAFKA_VERSION} from Maven Central (cached after the first run)",
+                  flush=True)
+            proc = subprocess.run(
+                ["mvn", "-q", "-B", "dependency:build-classpath", f"-Dmdep.outputFile={cp_file}"],
+                cwd=maven_dir, capture_output=True, text=True, check=False,
+            )
+            if proc.returncode != 0 or not cp_file.exists():
+                tail = (proc.stdout + proc.stderr).strip().splitlines()[-20:]
+                raise KafkaLaunchError("Maven could not resolve the Kafka broker:\n" + "\n".join(tail))
+            return cp_file.read_text().strip()
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -260,6 +267,14 @@ class LocalKafka:
                 tail = f.read_text(errors="replace").splitlines()[-lines:]
                 text += f"--- {f} ---\n" + "\n".join(tail) + "\n"
         return text or "(no broker log written)"
+
+
+def _cached_classpath(cp_file: Path) -> str | None:
+    """The classpath Maven resolved before, if every jar in it is still there."""
+    if not cp_file.exists():
+        return None
+    cp = cp_file.read_text().strip()
+    return cp if cp and all(Path(p).exists() for p in cp.split(os.pathsep)) else None
 
 
 def _port_open(host: str, port: int) -> bool:
