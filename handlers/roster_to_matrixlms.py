@@ -15,6 +15,9 @@ roster rows of one fetched batch are merged into one ``add_students_to_class`` (
 - Members: (class, user) in the ledger; adds with ``ignore_already_enrolled``. A drop or a
   deletion removes the student from the class; a student deleted upstream keeps the account.
 
+Reconcile requests (``edusync.matrixlms.reconcile``) compare a slice of the classes with MatrixLMS
+and repair changes made there by hand (``handlers/matrixlms_reconcile.py``).
+
 Ledger keys, under ``matrix/<tenant>/``: ``user/<sis id>`` (id, fingerprint), ``class/<section>``
 (id, fingerprint, teacher ids, archived), ``member/<district id>/<section>`` (class id).
 """
@@ -31,10 +34,12 @@ from typing import Any
 import anyio
 import structlog
 
+from handlers.matrixlms_reconcile import SliceReconcile, WriteClock
 from handlers.roster_changes import EnrollmentChange, SectionChange, StaffChange, StudentChange, read_change
 from handlers.roster_identity import RosterIds, class_name
 from handlers.roster_reference import ROSTER_TOPICS, RosterReference
 from schemas.envelope import CloudEvent
+from schemas.matrixlms import RECONCILE_REQUESTED, MatrixReconcileRequestedV1
 from worker.clients.errors import AmbiguousWriteError, PermanentUpstreamError
 from worker.clients.matrixlms import MatrixLMSClient
 from worker.clients.matrixlms_args import ClassAttributes, UserAttributes
@@ -43,6 +48,7 @@ from worker.handler_frame import Result
 from worker.ledger import Ledger
 from worker.metrics import Outcome
 from worker.tables import TopicTable
+from worker.topics import MATRIXLMS_RECONCILE
 
 log = structlog.get_logger(__name__)
 
@@ -64,13 +70,16 @@ class MatrixTenant:
     # Users being upserted now, by ledger key: a student's event and its roster rows reach the user
     # in different lanes, and the second lane would queue a duplicate add_user for the budget.
     upserting: dict[str, anyio.Event] = field(default_factory=dict)
+    # Seconds after which a reconcile request is stale (a replay): one reconcile interval.
+    reconcile_interval: float = 86_400.0
+    writes: WriteClock = field(default_factory=WriteClock)
 
 
 class RosterToMatrixLMS:
     """The roster flow's MatrixLMS handler (a batch handler: merges members per class)."""
 
     name = HANDLER_NAME
-    topics = ROSTER_TOPICS
+    topics = (*ROSTER_TOPICS, MATRIXLMS_RECONCILE)
 
     def __init__(self, tenants: Mapping[str, MatrixTenant], reference: RosterReference) -> None:
         self.tenants = dict(tenants)
@@ -93,12 +102,22 @@ class RosterToMatrixLMS:
             if event.tenant not in self.tenants:
                 results[i] = PermanentFailure(f"no MatrixLMS configured for tenant {event.tenant!r}")
                 continue
+            if event.type == RECONCILE_REQUESTED:
+                tenant = self.tenants[event.tenant]
+                reconcile = SliceReconcile(tenant.client, ledger, event.tenant, self.name, tenant.writes)
+                results[i] = await reconcile.run(event.payload(MatrixReconcileRequestedV1),
+                                                 stale_after=tenant.reconcile_interval)
+                continue
             try:
                 by_tenant[event.tenant].append((i, read_change(event, self.reference)))
             except PermanentFailure as exc:
                 results[i] = exc
         for tenant_id, changes in by_tenant.items():
-            await _Sync(self.tenants[tenant_id], self.reference, ledger, tenant_id, results).run(changes)
+            sync = _Sync(self.tenants[tenant_id], self.reference, ledger, tenant_id, results)
+            try:
+                await sync.run(changes)
+            finally:
+                self.tenants[tenant_id].writes.closed(sync.touched)
         return [Outcome.NOOP if r is None else r for r in results]
 
 
@@ -113,9 +132,15 @@ class _Sync:
         self.ledger = ledger
         self.t = tenant_id
         self.results = results
+        self.touched: list[int] = []  # classes whose members or teachers this batch changes
 
     def _key(self, *parts: str) -> str:
         return "/".join(("matrix", self.t, *parts))
+
+    def _touch(self, class_id: int) -> None:
+        """Keep the reconcile off this class until the batch is committed (and a while after)."""
+        self.tenant.writes.opened(class_id)
+        self.touched.append(class_id)
 
     async def run(self, changes: list[tuple[int, Any]]) -> None:
         """Apply the changes in dependency order. A retriable error escapes for the whole batch
@@ -195,6 +220,7 @@ class _Sync:
         if user is None or not members:
             return Outcome.NOOP
         for key, class_id in members.items():
+            self._touch(int(class_id))
             await self.client.remove_students_from_class(int(class_id), [int(user["id"])])
             self.ledger.put(key, None)
         return Outcome.APPLIED
@@ -292,6 +318,7 @@ class _Sync:
         if not new and not gone:
             return False
         class_id = int(entry["id"])
+        self._touch(class_id)
         try:
             if new:
                 await self.client.add_teachers_to_class(class_id, new)
@@ -358,6 +385,7 @@ class _Sync:
         """One call for the class; if MatrixLMS refuses it (all or nothing), one per student, so a
         bad row is dead-lettered alone."""
         ids = [uid for _, uid, _ in items]
+        self._touch(class_id)
         try:
             await self._member_call(class_id, ids, add=add)
         except PermanentUpstreamError:

@@ -23,8 +23,9 @@ class MatrixTarget:
     flow = "roster_matrixlms"
     handler = "roster_to_matrixlms"
 
-    def __init__(self, scale: float = SCALE) -> None:
+    def __init__(self, scale: float = SCALE, flow_settings: str = "{}") -> None:
         self.scale = scale
+        self.flow_settings = flow_settings  # the flow's settings, inline YAML
         self.sim = MatrixSimulator(clock=SimClock(scale=scale), examples=False)
         self.server = ThreadedServer(matrix_app(self.sim)).start()
 

@@ -68,6 +68,11 @@ HANDLER_EVENTS = Counter(
     "Events processed by handlers, by outcome.",
     ["handler", "outcome"],
 )
+RECONCILE_REPAIRS = Counter(
+    "edusync_reconcile_repairs_total",
+    "Differences a periodic reconcile found in a target and repaired (or, for 'class_missing', reported).",
+    ["handler", "kind"],
+)
 END_TO_END_LATENCY = Histogram(
     "edusync_end_to_end_latency_seconds",
     "Seconds from an event's time to the moment its handler committed the result.",
