@@ -272,7 +272,7 @@ class _Sync:
         except (AmbiguousWriteError, PermanentUpstreamError) as exc:
             # A lost answer, or "already enrolled" (undocumented, B.6.6): read the roster, then
             # update what is there; create again only if the person is really absent.
-            log.info("class enrolment create unresolved; reading the roster", tenant=self.t,
+            log.info("class enrolment create unresolved; reading the roster", handler=HANDLER_NAME, tenant=self.t,
                      ext_class_id=ext_class_id, error=str(exc))
             roster = await self.client.enrollments(ext_class_id=ext_class_id)
             if not any(e.ext_person_id == spec.ext_person_id for e in roster):

@@ -124,6 +124,8 @@ class HostileProxy:
 
 
 async def _trickle(body: bytes, every: float) -> AsyncIterator[bytes]:
+    # The wait comes first, so even an empty or one-byte body stalls for ``every`` seconds.
+    await anyio.sleep(every)
     for i in range(len(body)):
         yield body[i:i + 1]
         await anyio.sleep(every)

@@ -28,7 +28,7 @@ MODES = [
     ("html_with_status_200", HostileMode(kind="html200", remaining=AFFECTED), "HTML page"),
     ("page_over_the_size_cap", HostileMode(kind="oversize", oversize_bytes=16 * 1024 * 1024, remaining=AFFECTED),
      "cap of 4,194,304 bytes"),
-    ("write_applied_then_a_trickle", HostileMode(kind="trickle", trickle_seconds=1.0, remaining=AFFECTED),
+    ("write_applied_then_a_trickle", HostileMode(kind="trickle", trickle_seconds=3.0, remaining=AFFECTED),
      "no complete answer within 2s"),
     ("retry_after_an_hour", HostileMode(kind="retry_after", retry_after="3600", remaining=AFFECTED),
      "Retry-After 3600s"),
