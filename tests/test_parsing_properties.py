@@ -23,6 +23,18 @@ from worker.clients.abconnect_models import (
 )
 from worker.clients.canvas import parse_as
 from worker.clients.canvas_models import Outcome, OutcomeGroup, OutcomeLink
+from worker.clients.canvas_roster_models import (
+    Account,
+    Assignment,
+    Course,
+    Enrollment,
+    Login,
+    Progress,
+    Section,
+    Submission,
+    Term,
+    User,
+)
 from worker.clients.errors import UpstreamError
 from worker.clients.http import UpstreamHTTP
 from worker.clients.illuminate import parse_page, typed_page
@@ -122,6 +134,23 @@ canvas_link = st.fixed_dictionaries({
 @SETTINGS
 @given(st.one_of(json_values, canvas_group, canvas_link), st.sampled_from([OutcomeGroup, OutcomeLink, Outcome]))
 def test_canvas_objects(body: Any, model: type[BaseModel]) -> None:
+    _typed(parse_as, model, body)
+
+
+CANVAS_ROSTER_MODELS: list[type[BaseModel]] = [Account, User, Login, Term, Course, Section, Enrollment, Assignment,
+                                               Submission, Progress]
+# Objects built from the models' own field names, so most generated bodies come close to a real one.
+roster_fields = sorted({name for model in CANVAS_ROSTER_MODELS for name in model.model_fields})
+canvas_roster_object = st.dictionaries(
+    st.sampled_from(roster_fields),
+    maybe(st.integers(min_value=0, max_value=10**9) | st.text(max_size=12) | st.booleans()
+          | st.sampled_from(["2024-02-01T00:00:00Z", "active", "completed", "StudentEnrollment", "1.5", "sis:1"])),
+    max_size=12)
+
+
+@SETTINGS
+@given(st.one_of(json_values, canvas_roster_object), st.sampled_from(CANVAS_ROSTER_MODELS))
+def test_canvas_roster_and_gradebook_objects(body: Any, model: type[BaseModel]) -> None:
     _typed(parse_as, model, body)
 
 
