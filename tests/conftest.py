@@ -15,6 +15,17 @@ import pytest
 from deploy.local_kafka import LocalKafka, free_port
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest files first (``pytest.mark.slow(seconds)``): with two test processes taking a file
+    at a time, the short files then fill the gaps at the end instead of a long one running alone."""
+
+    def weight(item: pytest.Item) -> float:
+        marker = item.get_closest_marker("slow")
+        return float(marker.args[0]) if marker is not None and marker.args else 0.0
+
+    items.sort(key=weight, reverse=True)
+
+
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     # aiokafka runs on asyncio only.

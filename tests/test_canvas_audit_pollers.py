@@ -50,7 +50,7 @@ from worker.shutdown import StopToken
 from worker.state_store import StateStore
 from worker.topics import CANVAS_COURSE_EVENTS, CANVAS_GRADE_CHANGES, CURSORS, TopicSpec, all_topics, ensure_topics
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow(50)]
 
 TOKEN = "canvas-audit-token-0123"
 FEED = "GET /api/v1/audit/course/accounts/:id"

@@ -27,7 +27,7 @@ from worker.ledger import LedgerView
 from worker.shutdown import StopToken
 from worker.topics import TopicSpec, all_topics, dlq_topic, ensure_topics
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow(40)]
 
 
 async def _publish(bootstrap: str, topic: str, items: list[Item], tenant: str = "t") -> None:

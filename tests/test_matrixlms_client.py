@@ -63,7 +63,7 @@ from worker.redaction import redact
 from worker.registry import ClientPool
 from worker.systems.matrixlms import MATRIXLMS, MatrixLMSConfig
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow(30)]
 
 OTHER_KEY = "99-10-abcdef0123"  # a second administrator key of the same site
 

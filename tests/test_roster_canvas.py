@@ -18,6 +18,8 @@ from simulators.roster_projection import RosterProjection
 from tests.roster_env import RosterEnv
 from tests.roster_target_canvas import CanvasTarget
 
+pytestmark = pytest.mark.slow(70)
+
 HANDLER = "roster_to_canvas"
 # For the cases about single records: a district that syncs in seconds.
 TINY = SeedSpec(sites=2, students=40, staff=6, courses=2, sections_per_course=3, students_per_section=8,

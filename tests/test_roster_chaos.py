@@ -10,10 +10,14 @@ import random
 import time
 from pathlib import Path
 
+import pytest
+
 from simulators.illuminate.generator import SeedSpec
 from tests.roster_env import ClassTarget, RosterEnv
 from tests.roster_target_canvas import CanvasTarget
 from tests.roster_target_matrixlms import MatrixTarget
+
+pytestmark = pytest.mark.slow(105)
 
 # Under a third of the suite's district: the kills, not the size, are what this test is about.
 DISTRICT = SeedSpec(sites=3, students=600, staff=30, courses=8, sections_per_course=7, students_per_section=30,

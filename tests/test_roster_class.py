@@ -6,8 +6,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from simulators.classroom import ALL_SCOPES
 from tests.roster_env import ClassTarget, RosterEnv
+
+pytestmark = pytest.mark.slow(20)
 
 HANDLER = "roster_to_class"
 

@@ -19,6 +19,8 @@ from tests.roster_env import TINY_DISTRICT, ClassTarget, RosterEnv, RosterTarget
 from tests.roster_target_canvas import CanvasTarget
 from tests.roster_target_matrixlms import MatrixTarget
 
+pytestmark = pytest.mark.slow(60)
+
 # Each client gives up on an attempt quickly, so a trickle costs seconds, not a minute.
 HTTP = ("        http: {request_deadline_seconds: 2, max_attempts: 3, retry_after_cap_seconds: 30, "
         "max_response_bytes: 4194304}\n")

@@ -12,10 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from simulators.matrixlms import DEMO_API_KEY
 from tests.roster_env import TINY_DISTRICT, RosterEnv
 from tests.roster_target_matrixlms import MatrixTarget
+
+pytestmark = pytest.mark.slow(36)
 
 INTERVAL = 6.0  # a round every 6 s, in 2 slices, acting 2 s after the last write
 

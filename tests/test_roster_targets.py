@@ -7,10 +7,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from simulators.illuminate.state import unpack
 from tests.roster_env import QUICK_DISTRICT, ClassTarget, RosterEnv
 from tests.roster_target_canvas import CanvasTarget
 from tests.roster_target_matrixlms import MatrixTarget
+
+pytestmark = pytest.mark.slow(160)
 
 
 def test_roster_rows_before_any_student_or_section_converge_without_dead_letters(

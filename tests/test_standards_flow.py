@@ -29,6 +29,8 @@ from worker.pollers.abconnect_events import POLLER_NAME
 from worker.state_store import StateStore
 from worker.topics import ABCONNECT_EVENTS, CURSORS
 
+pytestmark = pytest.mark.slow(150)
+
 
 @pytest.fixture
 def env(kafka_bootstrap: str, tmp_path: Path, unique: str) -> Iterator[StandardsEnv]:

@@ -25,6 +25,8 @@ from worker.ledger import LedgerView
 from worker.shutdown import StopToken
 from worker.topics import TopicSpec, all_topics, ensure_topics
 
+pytestmark = pytest.mark.slow(25)
+
 EDUSYNC = [sys.executable, "-m", "worker"]
 
 
