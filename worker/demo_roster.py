@@ -34,7 +34,9 @@ from simulators.roster_convergence_matrixlms import compare_matrixlms
 from simulators.roster_projection import RosterProjection, RosterReport
 from worker.asgi_server import ThreadedServer
 from worker.flows.illuminate_changes import IlluminateChangesSettings
-from worker.flows.roster_settings import RosterSettings
+from worker.flows.roster_canvas import ROSTER_CANVAS
+from worker.flows.roster_classroom import ROSTER_CLASSROOM
+from worker.flows.roster_matrixlms import ROSTER_MATRIXLMS
 from worker.metrics import Outcome
 from worker.registry import FlowSettings, SystemSettings
 from worker.shutdown import StopToken
@@ -99,12 +101,10 @@ class RosterDemo:
 
     def flows(self) -> dict[str, FlowSettings]:
         """The flows: Illuminate's change pollers, and the roster into Class and MatrixLMS."""
-        return {
-            "illuminate_changes": IlluminateChangesSettings(poll_interval_seconds=2, score_endpoints=[]),
-            "roster_classroom": RosterSettings(),
-            "roster_matrixlms": RosterSettings(),
-            "roster_canvas": RosterSettings(),
-        }
+        # Each roster flow's own settings model, with its defaults (MatrixLMS adds the reconcile's).
+        defaults = {flow.name: flow.config() for flow in (ROSTER_CLASSROOM, ROSTER_MATRIXLMS, ROSTER_CANVAS)}
+        return {"illuminate_changes": IlluminateChangesSettings(poll_interval_seconds=2, score_endpoints=[]),
+                **defaults}
 
     async def change_stream(self, stop: StopToken, interval: float) -> None:
         """Random roster changes through Illuminate's control API (its server thread owns the data)."""
