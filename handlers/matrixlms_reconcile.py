@@ -4,8 +4,9 @@ The roster handler never reads MatrixLMS per event; its ledger is its picture of
 (FLOWS.md 2.5). A reconcile request (``worker/pollers/matrixlms_reconcile.py``) names a slice:
 the classes whose section id hashes to it. For each, the class's students and teachers are read
 (two calls) and MatrixLMS is brought back to the ledger: a student or teacher removed by hand is
-added again, one added by hand is removed. A class gone from MatrixLMS is reported, not
-recreated. The ledger is never changed here: it is the truth the site is repaired to.
+added again, one added by hand is removed. A class moved to the trash by hand is restored (its
+grades come back with it); one that cannot be restored is reported, not recreated. The ledger is
+never changed here: it is the truth the site is repaired to.
 
 A class the roster path is writing to, or wrote to in the last ``quiet`` seconds (default 60), is
 left for the next round: its ledger entries may not be committed yet, and a reconcile that read
@@ -118,15 +119,34 @@ class SliceReconcile:
                 members[int(class_id)].add(int(user["id"]))
         return members
 
-    async def _one(self, class_id: int, students: set[int], teachers: set[int]) -> int:
+    async def _read(self, class_id: int) -> tuple[set[int], set[int]]:
+        """The class's enrolled students and its teachers, as MatrixLMS has them."""
+        enrolled = {s.id for s in await self.client.get_students_for_class(class_id) if s.enrolled}
+        teaching = {t.id for t in await self.client.get_teachers_for_class(class_id)}
+        return enrolled, teaching
+
+    async def _restored(self, class_id: int, missing: Exception) -> bool:
+        """A class MatrixLMS does not show: back from the trash can if it is there."""
         try:
-            enrolled = {s.id for s in await self.client.get_students_for_class(class_id) if s.enrolled}
-            teaching = {t.id for t in await self.client.get_teachers_for_class(class_id)}
-        except (NotFoundError, PermanentUpstreamError) as exc:
+            await self.client.restore_classes([class_id])
+        except PermanentUpstreamError as exc:
             RECONCILE_REPAIRS.labels(self.handler, "class_missing").inc()
-            log.warning("matrixlms class in the ledger is not in MatrixLMS; not recreated", tenant=self.t,
-                        class_id=class_id, error=str(exc))
-            return 0
+            log.warning("matrixlms class in the ledger is not in MatrixLMS and cannot be restored; not recreated",
+                        tenant=self.t, class_id=class_id, error=str(missing), restore_error=str(exc))
+            return False
+        RECONCILE_REPAIRS.labels(self.handler, "class_restored").inc()
+        log.info("matrixlms reconcile restored a class from the trash", tenant=self.t, class_id=class_id)
+        return True
+
+    async def _one(self, class_id: int, students: set[int], teachers: set[int]) -> int:
+        restored = 0
+        try:
+            enrolled, teaching = await self._read(class_id)
+        except (NotFoundError, PermanentUpstreamError) as exc:
+            if not await self._restored(class_id, exc):
+                return 0
+            restored = 1
+            enrolled, teaching = await self._read(class_id)
         changes = [
             ("student_added", sorted(students - enrolled)), ("student_removed", sorted(enrolled - students)),
             ("teacher_added", sorted(teachers - teaching)), ("teacher_removed", sorted(teaching - teachers)),
@@ -137,7 +157,7 @@ class SliceReconcile:
                 RECONCILE_REPAIRS.labels(self.handler, kind).inc(len(user_ids))
                 log.info("matrixlms reconcile repaired", tenant=self.t, class_id=class_id, kind=kind,
                          users=len(user_ids))
-        return sum(len(ids) for _, ids in changes)
+        return restored + sum(len(ids) for _, ids in changes)
 
     async def _repair(self, kind: str, class_id: int, user_ids: list[int]) -> None:
         try:

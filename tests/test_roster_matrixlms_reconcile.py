@@ -1,7 +1,8 @@
 """The MatrixLMS roster flow's periodic reconcile, against the real worker: after the initial sync a
 person changes MatrixLMS by hand (a student removed from a class, a stranger added to another, a
-teacher removed from a third); the next reconcile round reads every class once (spread over its
-slices) and puts MatrixLMS back to the ledger's picture, counting each repair. Replaying the
+teacher removed from a third, a fourth class moved to the trash); the next reconcile round reads
+every class once (spread over its slices) and puts MatrixLMS back to the ledger's picture,
+counting each repair. Replaying the
 handler afterwards writes nothing: stale reconcile requests are skipped, not re-read."""
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def test_hand_edits_in_matrixlms_are_repaired_by_the_next_round_and_a_replay_wri
         site = matrix.sim.site("demo")
         with matrix.sim.lock:
             classes = sorted(site.live_classes(), key=lambda c: c.id)
-            first, second, third = classes[0].id, classes[1].id, classes[2].id
+            first, second, third, fourth = (c.id for c in classes[:4])
             enrolled = [e.user_id for e in site.class_enrollments(first) if e.active]
             in_second = {e.user_id for e in site.class_enrollments(second) if e.active}
             stranger = next(e.user_id for e in site.class_enrollments(first) if e.user_id not in in_second)
@@ -50,6 +51,7 @@ def test_hand_edits_in_matrixlms_are_repaired_by_the_next_round_and_a_replay_wri
         _by_hand(matrix.server.url, "remove_students_from_class", class_id=first, user_ids=[enrolled[0]])
         _by_hand(matrix.server.url, "add_students_to_class", class_id=second, user_ids=[stranger])
         _by_hand(matrix.server.url, "remove_teachers_from_class", class_id=third, user_ids=[teacher])
+        _by_hand(matrix.server.url, "delete_classes", class_ids=[fourth])
         drifted = env.reports()[0]
         assert not drifted.ok, "the convergence check sees the hand edits"
 
@@ -57,7 +59,7 @@ def test_hand_edits_in_matrixlms_are_repaired_by_the_next_round_and_a_replay_wri
         env.wait_converged(timeout=120)
         reads = matrix.calls().get("get_students_for_class", 0) - reads_before
         assert reads >= 1
-        for kind in ("student_added", "student_removed", "teacher_added"):
+        for kind in ("student_added", "student_removed", "teacher_added", "class_restored"):
             assert env.metric("edusync_reconcile_repairs_total", handler=matrix.handler, kind=kind) >= 1, kind
         # A whole round reads each class once, within the site's budget.
         time.sleep(INTERVAL + 1)

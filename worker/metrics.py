@@ -70,7 +70,7 @@ HANDLER_EVENTS = Counter(
 )
 RECONCILE_REPAIRS = Counter(
     "edusync_reconcile_repairs_total",
-    "Differences a periodic reconcile found in a target and repaired (or, for 'class_missing', reported).",
+    "Differences a periodic reconcile found in a target and repaired (for 'class_missing': reported only).",
     ["handler", "kind"],
 )
 END_TO_END_LATENCY = Histogram(
