@@ -30,9 +30,10 @@ def poller_transactional_id(tenant: str, poller: str) -> str:
     return f"edusync.poller.{tenant}.{poller}"
 
 
-def handler_transactional_id(handler: str, replica_id: str) -> str:
-    """Stable per handler and replica: a restarted replica fences its own zombie."""
-    return f"edusync.handler.{handler}.{replica_id}"
+def handler_transactional_id(handler: str, replica_id: str, group_prefix: str = "edusync") -> str:
+    """Stable per deployment (its consumer-group prefix), handler and replica: a restarted replica
+    fences its own zombie, and another deployment's handler of the same name is left alone."""
+    return f"{group_prefix}.handler.{handler}.{replica_id}"
 
 
 def poller_component(spec: PollerSpec, config: WorkerConfig) -> Component:
@@ -61,7 +62,7 @@ def handler_component(handler: AnyHandler, config: WorkerConfig, view: LedgerVie
     name = f"handler:{handler.name}"
 
     async def run(stop: StopToken, health: Health) -> None:
-        tid = handler_transactional_id(handler.name, kafka.replica_id)
+        tid = handler_transactional_id(handler.name, kafka.replica_id, kafka.consumer_group_prefix)
         async with TransactionalProducer(kafka.bootstrap_servers, tid) as p:
             health.set(name, State.STARTING)
             runner = HandlerRunner(

@@ -44,7 +44,8 @@ async def replay_handler(config: WorkerConfig, handler_name: str, group: str | N
         view = LedgerView(bootstrap)
         await view.restore()
         # Its own transactional id: the live worker's handler must not be fenced by the replay.
-        async with TransactionalProducer(bootstrap, handler_transactional_id(handler_name, tag)) as producer, \
+        tid = handler_transactional_id(handler_name, tag, config.kafka.consumer_group_prefix)
+        async with TransactionalProducer(bootstrap, tid) as producer, \
                 anyio.create_task_group() as tg:
             tg.start_soon(view.follow)
             runner = HandlerRunner(
