@@ -17,7 +17,9 @@ from deploy.local_kafka import LocalKafka, free_port
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Longest files first (``pytest.mark.slow(seconds)``): with two test processes taking a file
-    at a time, the short files then fill the gaps at the end instead of a long one running alone."""
+    at a time, the short files then fill the gaps at the end instead of a long one running alone.
+    (``make test`` passes ``--no-loadscope-reorder``: xdist would otherwise put the files with the
+    most tests first, which are the quick ones.)"""
 
     def weight(item: pytest.Item) -> float:
         marker = item.get_closest_marker("slow")
