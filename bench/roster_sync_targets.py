@@ -12,17 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from simulators.canvas import CanvasSimulator, ThrottleConfig
-from simulators.canvas import create_app as canvas_app
-from simulators.classroom import DEMO_SECRET, ClassSimulator
-from simulators.classroom import create_app as class_app
-from simulators.matrixlms import DEMO_API_KEY, DEMO_SITE, MatrixSimulator, SimClock
-from simulators.matrixlms import create_app as matrix_app
-from simulators.roster_convergence_canvas import compare_canvas
-from simulators.roster_convergence_class import compare_class
-from simulators.roster_convergence_matrixlms import READ_FUNCTIONS, compare_matrixlms
+from simulators.canvas import ThrottleConfig
+from simulators.matrixlms import DEMO_SITE
+from simulators.roster_convergence_matrixlms import READ_FUNCTIONS
 from simulators.roster_projection import RosterProjection, RosterReport
-from worker.asgi_server import ThreadedServer
+from simulators.roster_targets import CanvasRosterTarget, ClassRosterTarget, MatrixRosterTarget
 
 
 @dataclass(frozen=True)
@@ -65,30 +59,11 @@ class SyncTarget(Protocol):
         ...
 
 
-class ClassTarget:
+class ClassTarget(ClassRosterTarget):
     """The Class simulator (no documented limit, none simulated)."""
 
-    name = "classroom"
-    flow = "roster_classroom"
-    handler = "roster_to_class"
-
     def __init__(self, opts: TargetOptions) -> None:
-        self.sim = ClassSimulator(examples=False)
-        self.server = ThreadedServer(class_app(self.sim)).start()
-
-    def system_yaml(self) -> str:
-        return f"""\
-      classroom:
-        base_url: {self.server.url}/api/v1
-        api_key: ${{CLASS_API_KEY}}
-        timezone: America/Los_Angeles
-"""
-
-    def environment(self) -> dict[str, str]:
-        return {"CLASS_API_KEY": DEMO_SECRET}
-
-    def report(self, projection: RosterProjection) -> RosterReport:
-        return compare_class(projection, self.sim)
+        super().__init__()
 
     def requests(self) -> int:
         return self.sim.stats.total()
@@ -111,40 +86,17 @@ class ClassTarget:
             "host_enrolments": roles.get("host", 0),
         }
 
-    def close(self) -> None:
-        self.server.stop()
 
-
-class MatrixTarget:
+class MatrixTarget(MatrixRosterTarget):
     """The MatrixLMS simulator with its documented limit (120 calls in any rolling 60 s, then a
     60 s lockout of the site) on a clock ``scale`` times faster than real time; the worker's
     budget (``calls_per_minute``) runs on the same scale (``time_scale``)."""
 
-    name = "matrixlms"
-    flow = "roster_matrixlms"
-    handler = "roster_to_matrixlms"
-
     def __init__(self, opts: TargetOptions) -> None:
+        super().__init__(opts.scale, opts.calls_per_minute)
         self.opts = opts
-        self.sim = MatrixSimulator(clock=SimClock(scale=opts.scale), examples=False)
         if not self.sim.config.rate_limit.enabled:
             raise RuntimeError("the MatrixLMS simulator's rate limit must be on for this bench")
-        self.server = ThreadedServer(matrix_app(self.sim)).start()
-
-    def system_yaml(self) -> str:
-        return f"""\
-      matrixlms:
-        base_url: {self.server.url}
-        api_key: ${{MATRIXLMS_API_KEY}}
-        calls_per_minute: {self.opts.calls_per_minute}
-        time_scale: {self.opts.scale}
-"""
-
-    def environment(self) -> dict[str, str]:
-        return {"MATRIXLMS_API_KEY": DEMO_API_KEY}
-
-    def report(self, projection: RosterProjection) -> RosterReport:
-        return compare_matrixlms(projection, self.sim)
 
     def requests(self) -> int:
         return self.sim.stats.calls(DEMO_SITE)
@@ -172,8 +124,6 @@ class MatrixTarget:
             "gaps": call_gaps(self.sim.stats.call_times(DEMO_SITE), self.opts.scale, self.opts.calls_per_minute),
         }
 
-    def close(self) -> None:
-        self.server.stop()
 
 
 def call_gaps(times: list[float], scale: float, budget: int, window: float = 60.0) -> dict[str, Any]:
@@ -209,37 +159,17 @@ def call_gaps(times: list[float], scale: float, budget: int, window: float = 60.
 # A gap longer than this (real time) is a stall: no call was ready, not a slow round trip.
 STALL_MS = 100.0
 
-class CanvasTarget:
+
+class CanvasTarget(CanvasRosterTarget):
     """The Canvas simulator with one admin token and the quota the standards bench and the demo use
     (capacity 700, 200 units a second back; the simulator's own default gives 10): at 10 a second
     the district's ~80,000 objects alone would take over two hours."""
 
-    name = "canvas"
-    flow = "roster_canvas"
-    handler = "roster_to_canvas"
-    token = "bench-roster-canvas"
-    course_model = "section"
-    throttle = ThrottleConfig(capacity=700, leak_rate=200)
     # What the handler creates; the simulator counts each create once per SIS id.
     created_kinds = ("user", "term", "course", "section", "enrollment")
 
     def __init__(self, opts: TargetOptions) -> None:
-        self.sim = CanvasSimulator(tokens={self.token: 1}, accounts={1: "Bench District"}, throttle=self.throttle)
-        self.server = ThreadedServer(canvas_app(self.sim)).start()
-
-    def system_yaml(self) -> str:
-        return f"""\
-      canvas:
-        base_url: {self.server.url}
-        token: ${{CANVAS_TOKEN}}
-        account_id: "1"
-"""
-
-    def environment(self) -> dict[str, str]:
-        return {"CANVAS_TOKEN": self.token}
-
-    def report(self, projection: RosterProjection) -> RosterReport:
-        return compare_canvas(projection, self.sim, course_model=self.course_model)
+        super().__init__("bench-roster-canvas", ThrottleConfig(capacity=700, leak_rate=200), account="Bench District")
 
     def requests(self) -> int:
         return self.sim.stats.count()
@@ -257,9 +187,6 @@ class CanvasTarget:
             "created_twice": {k: len(v) for k, v in stats["duplicate_vendor_guids"].items() if v},
             "throttle": self.throttle.model_dump(), "course_model": self.course_model,
         }
-
-    def close(self) -> None:
-        self.server.stop()
 
 
 # The targets the bench can run, in report order.

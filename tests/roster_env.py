@@ -23,12 +23,11 @@ import orjson
 from deploy.local_kafka import free_port
 from schemas.dead_letter import DeadLetter
 from simulators.classroom import DEMO_SECRET, ApiKey, ClassSimulator
-from simulators.classroom import create_app as class_app
 from simulators.illuminate import IlluminateSimulator
 from simulators.illuminate.generator import SeedSpec
 from simulators.illuminate.oauth import DEFAULT_CREDENTIALS
-from simulators.roster_convergence_class import compare_class
 from simulators.roster_projection import RosterProjection, RosterReport
+from simulators.roster_targets import ClassRosterTarget
 from simulators.server import ThreadedServer
 from tests.kafka_tools import read_topic
 from worker.topics import dlq_topic
@@ -71,30 +70,12 @@ class RosterTarget(Protocol):
         ...
 
 
-class ClassTarget:
-    """The Class simulator as a roster target."""
-
-    flow = "roster_classroom"
-    handler = "roster_to_class"
+class ClassTarget(ClassRosterTarget):
+    """The Class simulator as a roster target (a key with ``scopes``, default all)."""
 
     def __init__(self, scopes: list[str] | None = None) -> None:
         keys = {DEMO_SECRET: ApiKey() if scopes is None else ApiKey(scopes=scopes)}
-        self.sim = ClassSimulator(keys=keys, examples=False)
-        self.server = ThreadedServer(class_app(self.sim)).start()
-
-    def system_yaml(self) -> str:
-        return f"""\
-      classroom:
-        base_url: {self.server.url}/api/v1
-        api_key: ${{CLASS_API_KEY}}
-        timezone: America/Los_Angeles
-"""
-
-    def environment(self) -> dict[str, str]:
-        return {"CLASS_API_KEY": DEMO_SECRET}
-
-    def report(self, projection: RosterProjection) -> RosterReport:
-        return compare_class(projection, self.sim)
+        super().__init__(ClassSimulator(keys=keys, examples=False))
 
     def writes(self) -> int:
         """Every method but GET."""
@@ -105,9 +86,6 @@ class ClassTarget:
     def set_faults(self, **faults: Any) -> None:
         """Faults on the Class API (``/_sim/faults``)."""
         httpx.post(f"{self.server.url}/_sim/faults", json=faults, timeout=10).raise_for_status()
-
-    def close(self) -> None:
-        self.server.stop()
 
 
 class RosterEnv:

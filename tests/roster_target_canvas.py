@@ -6,10 +6,8 @@ from typing import Any
 
 import httpx
 
-from simulators.canvas import CanvasSimulator, ThrottleConfig, create_app
-from simulators.roster_convergence_canvas import compare_canvas
-from simulators.roster_projection import RosterProjection, RosterReport
-from simulators.server import ThreadedServer
+from simulators.canvas import ThrottleConfig
+from simulators.roster_targets import CanvasRosterTarget
 
 TOKEN = "roster-canvas-token"
 # Generous: the suite measures the handler, not the throttle (the default leaks 10 requests/s).
@@ -17,31 +15,12 @@ GENEROUS = ThrottleConfig(capacity=1_000_000, leak_rate=100_000)
 CREATED = ("user", "term", "course", "section", "enrollment")
 
 
-class CanvasTarget:
+class CanvasTarget(CanvasRosterTarget):
     """A Canvas simulator with one admin token, one account and a generous throttle."""
 
-    flow = "roster_canvas"
-    handler = "roster_to_canvas"
-
     def __init__(self, course_model: str = "section") -> None:
-        self.course_model = course_model
+        super().__init__(TOKEN, GENEROUS, course_model)
         self.flow_settings = f"{{course_model: {course_model}}}"
-        self.sim = CanvasSimulator(tokens={TOKEN: 1}, accounts={1: "Roster District"}, throttle=GENEROUS)
-        self.server = ThreadedServer(create_app(self.sim)).start()
-
-    def system_yaml(self) -> str:
-        return f"""\
-      canvas:
-        base_url: {self.server.url}
-        token: ${{CANVAS_TOKEN}}
-        account_id: "1"
-"""
-
-    def environment(self) -> dict[str, str]:
-        return {"CANVAS_TOKEN": TOKEN}
-
-    def report(self, projection: RosterProjection) -> RosterReport:
-        return compare_canvas(projection, self.sim, course_model=self.course_model)
 
     def stats(self) -> dict[str, Any]:
         """``GET /_sim/stats``: requests by kind and status, creates by SIS id."""
@@ -68,6 +47,3 @@ class CanvasTarget:
     def set_faults(self, **faults: Any) -> None:
         """Faults on the Canvas API (``/_sim/faults``)."""
         httpx.post(f"{self.server.url}/_sim/faults", json=faults, timeout=10).raise_for_status()
-
-    def close(self) -> None:
-        self.server.stop()

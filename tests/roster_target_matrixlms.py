@@ -8,41 +8,18 @@ from typing import Any
 
 import httpx
 
-from simulators.matrixlms import DEMO_API_KEY, MatrixSimulator, SimClock
-from simulators.matrixlms import create_app as matrix_app
-from simulators.roster_convergence_matrixlms import READ_FUNCTIONS, calls_by_function, compare_matrixlms
-from simulators.roster_projection import RosterProjection, RosterReport
-from simulators.server import ThreadedServer
+from simulators.roster_convergence_matrixlms import READ_FUNCTIONS, calls_by_function
+from simulators.roster_targets import MatrixRosterTarget
 
 SCALE = 60.0
 
 
-class MatrixTarget:
+class MatrixTarget(MatrixRosterTarget):
     """MatrixLMS at ``SCALE`` times real speed, the worker given 100 calls a (scaled) minute."""
 
-    flow = "roster_matrixlms"
-    handler = "roster_to_matrixlms"
-
     def __init__(self, scale: float = SCALE, flow_settings: str = "{}") -> None:
-        self.scale = scale
+        super().__init__(scale)
         self.flow_settings = flow_settings  # the flow's settings, inline YAML
-        self.sim = MatrixSimulator(clock=SimClock(scale=scale), examples=False)
-        self.server = ThreadedServer(matrix_app(self.sim)).start()
-
-    def system_yaml(self) -> str:
-        return f"""\
-      matrixlms:
-        base_url: {self.server.url}
-        api_key: ${{MATRIXLMS_API_KEY}}
-        calls_per_minute: 100
-        time_scale: {self.scale}
-"""
-
-    def environment(self) -> dict[str, str]:
-        return {"MATRIXLMS_API_KEY": DEMO_API_KEY}
-
-    def report(self, projection: RosterProjection) -> RosterReport:
-        return compare_matrixlms(projection, self.sim)
 
     def calls(self) -> dict[str, int]:
         """Calls answered so far, by function."""
@@ -59,6 +36,3 @@ class MatrixTarget:
     def set_faults(self, **faults: Any) -> None:
         """Faults on the MatrixLMS API (``/_sim/faults``)."""
         httpx.post(f"{self.server.url}/_sim/faults", json=faults, timeout=10).raise_for_status()
-
-    def close(self) -> None:
-        self.server.stop()
