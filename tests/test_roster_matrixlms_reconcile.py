@@ -52,9 +52,8 @@ def test_hand_edits_in_matrixlms_are_repaired_by_the_next_round_and_a_replay_wri
         _by_hand(matrix.server.url, "add_students_to_class", class_id=second, user_ids=[stranger])
         _by_hand(matrix.server.url, "remove_teachers_from_class", class_id=third, user_ids=[teacher])
         _by_hand(matrix.server.url, "delete_classes", class_ids=[fourth])
-        drifted = env.reports()[0]
-        assert not drifted.ok, "the convergence check sees the hand edits"
-
+        # (No check that the simulator now differs: a reconcile slice may already be repairing it.
+        # The repair counters below show each edit was found.)
         reads_before = matrix.calls().get("get_students_for_class", 0)
         env.wait_converged(timeout=120)
         reads = matrix.calls().get("get_students_for_class", 0) - reads_before
