@@ -88,7 +88,10 @@ class LocalKafka:
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).resolve()
         if self.controller_port is None:
-            self.controller_port = self.port + 1
+            # The next port by convention; another free one when something listens there (a
+            # port picked as free for the broker says nothing of its neighbour).
+            neighbour = self.port + 1
+            self.controller_port = free_port(self.host) if _port_open(self.host, neighbour) else neighbour
 
     @property
     def bootstrap(self) -> str:
