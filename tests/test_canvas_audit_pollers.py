@@ -377,6 +377,15 @@ tenants:
         assert sorted(seen) == sorted(request_ids), "each grade change once"
         courses = anyio.run(events_of, kafka_bootstrap, CANVAS_COURSE_EVENTS, tenant)
         assert {e.payload(CanvasCourseEventV1).event_type for e in courses} >= {"created", "published"}
+        # The expiries above may fall before the worker's first poll, or just before a token's own
+        # end (then the worker refreshes ahead and Canvas never answers 401): expire until one bites.
+        deadline = time.monotonic() + 30
+        while sim.stats.count(status=401) == 0:
+            assert time.monotonic() < deadline, f"no poll met an expired token; log:\n{log.read_text()[-3000:]}"
+            control(url, "POST", "/_sim/oauth/expire")
+            time.sleep(0.7)
+        time.sleep(1.0)  # the poll after the 401 runs on a refreshed token
+        assert proc.poll() is None, log.read_text()[-3000:]
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=60)
