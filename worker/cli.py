@@ -17,15 +17,20 @@ from worker.replay import ReplayError
 
 
 def _kafka(args: argparse.Namespace) -> int:
-    broker = LocalKafka(data_dir=args.data_dir, port=args.port)
+    broker = LocalKafka(data_dir=args.data_dir, port=args.port, secured=args.secured, secure_port=args.secure_port)
     if args.action == "up":
         print(f"starting Apache Kafka (KRaft) in {broker.data_dir} ...", flush=True)
         print(f"Kafka is up: bootstrap {broker.up()}")
+        if broker.secured:
+            # The password stays in its file: terminals and CI logs keep what is printed.
+            print(f"SASL_SSL: bootstrap {broker.secure_bootstrap} (SASL PLAIN or SCRAM-SHA-512), "
+                  f"CA {broker.ca_file}, user {broker.sasl_username}, password in {broker.credentials_file}")
     elif args.action == "down":
         print("Kafka stopped" if broker.down() else "Kafka was not running (nothing to stop)")
     else:
         up = broker.is_up()
-        print(f"Kafka is {'up' if up else 'down'}: bootstrap {broker.bootstrap}, data {broker.data_dir}")
+        secure = f", SASL_SSL {broker.secure_bootstrap}" if broker.secured else ""
+        print(f"Kafka is {'up' if up else 'down'}: bootstrap {broker.bootstrap}{secure}, data {broker.data_dir}")
         return 0 if up else 3
     return 0
 
@@ -172,6 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
     kafka.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help=f"default {DEFAULT_DATA_DIR}")
     kafka.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"client port (default {DEFAULT_PORT}; "
                        "the controller uses the next one)")
+    kafka.add_argument("--secured", action="store_true",
+                       help="also a SASL_SSL listener (PLAIN, SCRAM-SHA-512) with a local CA, in DATA_DIR/tls")
+    kafka.add_argument("--secure-port", type=int, default=None,
+                       help="SASL_SSL port with --secured (default: the client port + 2)")
     kafka.set_defaults(func=_kafka)
 
     schemas = sub.add_parser("schemas", help="event schemas")
