@@ -367,7 +367,7 @@ async def consume_frame(bootstrap: str, topic: str, n: int, page: int) -> Measur
     handler = NoopHandler(name, topic, n, stop, clock)
     rss_before = _freeze_heap()
     async with TimedProducer(bootstrap, f"bench.frames.{name}", clock) as producer:
-        runner = HandlerRunner(handler, bootstrap=bootstrap, producer=producer, view=view,
+        runner = HandlerRunner(handler, kafka=bootstrap, producer=producer, view=view,
                                settings=HandlerSettings(batch_size=page), group_id=f"bench.frames.{name}")
         with sampler.sampling():
             await runner.run(stop)

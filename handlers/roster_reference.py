@@ -34,6 +34,7 @@ from schemas.illuminate import (
     TermUpsertedV1,
 )
 from schemas.illuminate_records import SectionRecordV1
+from worker.kafka.connection import Kafka, KafkaConnection, connect
 from worker.tables import TopicTable
 from worker.topics import illuminate_topic
 
@@ -140,21 +141,22 @@ class RosterReference:
         return sorted(rows.values(), key=lambda r: (not r["primary"], r["teacher"] or ""))
 
 
-_SHARED: dict[str, RosterReference] = {}
+_SHARED: dict[KafkaConnection, RosterReference] = {}
 
 
-def roster_reference(bootstrap: str) -> RosterReference:
-    """The process's one set of roster tables for ``bootstrap`` (shared by every roster handler)."""
-    ref = _SHARED.get(bootstrap)
+def roster_reference(kafka: Kafka) -> RosterReference:
+    """The process's one set of roster tables for ``kafka`` (shared by every roster handler)."""
+    connection = connect(kafka)
+    ref = _SHARED.get(connection)
     if ref is None:
-        ref = _SHARED[bootstrap] = RosterReference(
-            people=TopicTable(bootstrap, "roster-people", [illuminate_topic("students"), illuminate_topic("staff")],
+        ref = _SHARED[connection] = RosterReference(
+            people=TopicTable(connection, "roster-people", [illuminate_topic("students"), illuminate_topic("staff")],
                               _people),
-            catalogue=TopicTable(bootstrap, "roster-catalogue",
+            catalogue=TopicTable(connection, "roster-catalogue",
                                  [illuminate_topic("courses"), illuminate_topic("terms")], _catalogue),
-            sections=TopicTable(bootstrap, "roster-sections", [illuminate_topic("sections")], _sections,
+            sections=TopicTable(connection, "roster-sections", [illuminate_topic("sections")], _sections,
                                 group_of=_section_group),
-            latest=TopicTable(bootstrap, "roster-latest", ROSTER_TOPICS, _latest),
+            latest=TopicTable(connection, "roster-latest", ROSTER_TOPICS, _latest),
         )
     return ref
 

@@ -172,7 +172,7 @@ async def run_handler(args: argparse.Namespace) -> None:
         await view.restore()
         tg.start_soon(view.follow)
         tg.start_soon(stop_on_signals, stop)
-        runner = HandlerRunner(handler, bootstrap=args.bootstrap, producer=producer, view=view, settings=settings,
+        runner = HandlerRunner(handler, kafka=args.bootstrap, producer=producer, view=view, settings=settings,
                                backoff=Backoff(base=0.05, cap=0.5))
         await runner.run(stop)
         tg.cancel_scope.cancel()

@@ -5,10 +5,11 @@ from __future__ import annotations
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 
+from worker.kafka.connection import Kafka
 from worker.kafka.reader import committed_batches, topic_partitions
 
 
-async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+async def read_topic(bootstrap: Kafka, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
     """Every committed record of ``topic``, read from the beginning to the last stable offset."""
     return [rec async for records in committed_batches(bootstrap, topic) for rec in records]
 

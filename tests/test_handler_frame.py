@@ -97,7 +97,7 @@ async def _run_in_process(bootstrap: str, name: str, topic: str, target_url: str
     handler = KVHandler(name, topic, target_url, KillPlan(None))
     stop = StopToken()
     async with TransactionalProducer(bootstrap, f"test.handler.{name}") as producer:
-        runner = HandlerRunner(handler, bootstrap=bootstrap, producer=producer, view=view,
+        runner = HandlerRunner(handler, kafka=bootstrap, producer=producer, view=view,
                                backoff=Backoff(base=0.02, cap=0.2))
         async with anyio.create_task_group() as tg:
             tg.start_soon(runner.run, stop)

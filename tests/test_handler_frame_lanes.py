@@ -98,7 +98,7 @@ async def test_a_failing_partition_does_not_delay_the_others(kafka_bootstrap: st
     with ThreadedServer(target.app()) as server:
         handler = KVHandler(name, topic, server.url, KillPlan(None))
         async with TransactionalProducer(kafka_bootstrap, f"test.lanes.{name}") as producer:
-            runner = HandlerRunner(handler, bootstrap=kafka_bootstrap, producer=producer, view=view,
+            runner = HandlerRunner(handler, kafka=kafka_bootstrap, producer=producer, view=view,
                                    settings=HandlerSettings(batch_size=25), backoff=Backoff(base=0.05, cap=0.3))
             async with anyio.create_task_group() as tg:
                 tg.start_soon(runner.run, stop)
@@ -223,7 +223,7 @@ async def test_a_second_handler_reads_the_first_handlers_ledger_entry_written_af
             async with TransactionalProducer(kafka_bootstrap, f"test.reader.{unique}") as producer, \
                     anyio.create_task_group() as tg:
                 tg.start_soon(view.follow)
-                runner = HandlerRunner(reader, bootstrap=kafka_bootstrap, producer=producer, view=view)
+                runner = HandlerRunner(reader, kafka=kafka_bootstrap, producer=producer, view=view)
                 tg.start_soon(runner.run, stop)
                 await runner.started.wait()
                 # Both handlers run; only now does the writer apply x and record it in its ledger.
@@ -271,7 +271,7 @@ async def test_a_batch_handler_gets_a_partitions_events_at_once_and_a_bad_one_is
     view = LedgerView(kafka_bootstrap)
     stop = StopToken()
     async with TransactionalProducer(kafka_bootstrap, f"test.batch.{name}") as producer:
-        runner = HandlerRunner(handler, bootstrap=kafka_bootstrap, producer=producer, view=view,
+        runner = HandlerRunner(handler, kafka=kafka_bootstrap, producer=producer, view=view,
                                settings=HandlerSettings(batch_size=100))
         async with anyio.create_task_group() as tg:
             tg.start_soon(runner.run, stop)

@@ -61,7 +61,7 @@ async def test_a_table_is_complete_before_the_handler_runs_and_follows_new_event
     stop = StopToken()
     async with TransactionalProducer(kafka_bootstrap, f"test.joiner.{unique}") as producer, \
             anyio.create_task_group() as tg:
-        runner = HandlerRunner(handler, bootstrap=kafka_bootstrap, producer=producer, view=LedgerView(kafka_bootstrap))
+        runner = HandlerRunner(handler, kafka=kafka_bootstrap, producer=producer, view=LedgerView(kafka_bootstrap))
         tg.start_soon(runner.run, stop)
         deadline = time.monotonic() + 60
         while not handler.seen:

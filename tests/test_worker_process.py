@@ -109,7 +109,7 @@ async def test_kafka_cli_and_a_broker_that_goes_away(tmp_path: Path, unique: str
         target = KVTarget()
         with ThreadedServer(target.app()) as server:
             async with TransactionalProducer(bootstrap, f"test.gone.{unique}") as producer:
-                runner = HandlerRunner(KVHandler("gone", topic, server.url, KillPlan(None)), bootstrap=bootstrap,
+                runner = HandlerRunner(KVHandler("gone", topic, server.url, KillPlan(None)), kafka=bootstrap,
                                        producer=producer, view=view, broker_patience=3)
                 # The broker dies under a joined, idle consumer.
                 async def kill_when_joined() -> None:

@@ -84,7 +84,7 @@ def _dlq(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     configure_logging(config.log_level)
-    letters = anyio.run(read_dead_letters, config.kafka.bootstrap_servers, args.handler)
+    letters = anyio.run(read_dead_letters, config.kafka.connection(), args.handler)
     for letter in letters:
         o = letter.original
         print(f"{letter.failed_at:%Y-%m-%dT%H:%M:%SZ}  {o.topic}[{o.partition}]@{o.offset}  key={o.key}  "

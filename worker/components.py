@@ -39,14 +39,14 @@ def handler_transactional_id(handler: str, replica_id: str, group_prefix: str = 
 def poller_component(spec: PollerSpec, config: WorkerConfig) -> Component:
     """Wrap a poller: restore cursors, start a transactional producer, run the loop."""
     poller = spec.poller
-    bootstrap = config.kafka.bootstrap_servers
+    kafka = config.kafka.connection()
     name = f"poller:{poller.tenant}/{poller.name}"
 
     async def run(stop: StopToken, health: Health) -> None:
         # Producer first: init_transactions aborts a crashed predecessor's open transaction,
         # which the restore would otherwise wait out (see worker/kafka/reader.py).
-        async with TransactionalProducer(bootstrap, poller_transactional_id(poller.tenant, poller.name)) as p:
-            cursors = StateStore(bootstrap, CURSORS)
+        async with TransactionalProducer(kafka, poller_transactional_id(poller.tenant, poller.name)) as p:
+            cursors = StateStore(kafka, CURSORS, tenant=poller.tenant)  # its tenant's partition only
             await cursors.restore()
             runner = PollerRunner(poller, p, cursors, interval=spec.interval, idle_backoff=spec.idle_backoff,
                                   deadline=spec.deadline, health=health,
@@ -63,10 +63,10 @@ def handler_component(handler: AnyHandler, config: WorkerConfig, view: LedgerVie
 
     async def run(stop: StopToken, health: Health) -> None:
         tid = handler_transactional_id(handler.name, kafka.replica_id, kafka.consumer_group_prefix)
-        async with TransactionalProducer(kafka.bootstrap_servers, tid) as p:
+        async with TransactionalProducer(kafka.connection(), tid) as p:
             health.set(name, State.STARTING)
             runner = HandlerRunner(
-                handler, bootstrap=kafka.bootstrap_servers, producer=p, view=view,
+                handler, kafka=kafka.connection(), producer=p, view=view,
                 settings=config.handler_settings(handler.name), broker_patience=kafka.broker_patience_seconds,
                 group_id=group_id_for(handler.name, kafka.consumer_group_prefix), health=health,
                 paused_retry=config.runtime.paused_retry_seconds,

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    FilePath,
     SecretStr,
     ValidationError,
     create_model,
@@ -28,6 +30,7 @@ from pydantic import (
 from worker.errors import ConfigurationError
 from worker.flows import FLOWS
 from worker.handler_frame import HandlerSettings
+from worker.kafka.connection import DEFAULT_NAMESPACE, KafkaConnection
 from worker.redaction import register_secret
 from worker.systems import SYSTEMS
 
@@ -42,16 +45,73 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class KafkaSecurity(_Strict):
+    """TLS and SASL for every Kafka client the worker opens; secrets come from ``${ENV}``."""
+
+    protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    ca_file: FilePath | None = Field(None, description="PEM CA bundle that signed the brokers' certificates")
+    cert_file: FilePath | None = Field(None, description="client certificate (PEM), for mutual TLS")
+    key_file: FilePath | None = Field(None, description="its private key (PEM)")
+    check_hostname: bool = True
+
+    @model_validator(mode="after")
+    def _complete(self) -> KafkaSecurity:
+        if self.protocol.startswith("SASL_"):
+            missing = [n for n in ("sasl_mechanism", "username", "password") if getattr(self, n) is None]
+            if missing:
+                raise ValueError(f"protocol {self.protocol} needs {', '.join(missing)}")
+        elif self.sasl_mechanism is not None:
+            raise ValueError(f"sasl_mechanism needs a SASL_ protocol, not {self.protocol}")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        return self
+
+
+def default_replica_id() -> str:
+    """``EDUSYNC_REPLICA_ID``, else the host name (a Kubernetes pod's name), made id-safe."""
+    raw = os.environ.get("EDUSYNC_REPLICA_ID") or socket.gethostname() or "0"
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", raw)
+
+
 class KafkaConfig(_Strict):
-    """Where the broker is and how this replica identifies itself."""
+    """Where the broker is, how to reach it, and how this replica identifies itself."""
 
     bootstrap_servers: str = "127.0.0.1:9092"
+    namespace: str = Field(DEFAULT_NAMESPACE, pattern=r"^[A-Za-z0-9_-]+$",
+                           description="prefixes every topic, consumer group and transactional id")
+    security: KafkaSecurity = KafkaSecurity()
     replication_factor: int = Field(1, ge=1)
-    replica_id: str = Field("0", pattern=r"^[A-Za-z0-9_.-]+$",
-                            description="stable per replica: its transactional ids fence its own zombies")
+    min_insync_replicas: int = Field(1, ge=1, description="of every topic; checked at start-up")
+    replica_id: str = Field(default_factory=default_replica_id, pattern=r"^[A-Za-z0-9_.-]+$",
+                            description="stable per replica (the pod name): its transactional ids fence its own "
+                                        "zombies; defaults to EDUSYNC_REPLICA_ID, else the host name")
     broker_patience_seconds: float = Field(60.0, gt=0)
+    session_timeout_seconds: float = Field(
+        10.0, ge=6, le=300, description="a replica silent this long loses its pollers to the others")
     consumer_group_prefix: str = Field("edusync", pattern=r"^[A-Za-z0-9_.-]+$",
                                        description="handler groups are <prefix>.<handler>")
+
+    @model_validator(mode="after")
+    def _insync_within_replicas(self) -> KafkaConfig:
+        if self.min_insync_replicas > self.replication_factor:
+            raise ValueError(f"min_insync_replicas {self.min_insync_replicas} exceeds replication_factor "
+                             f"{self.replication_factor}")
+        return self
+
+    def connection(self) -> KafkaConnection:
+        """What every Kafka client of this configuration connects with."""
+        sec = self.security
+        return KafkaConnection(
+            self.bootstrap_servers, namespace=self.namespace, protocol=sec.protocol,
+            sasl_mechanism=sec.sasl_mechanism, username=sec.username,
+            password=None if sec.password is None else sec.password.get_secret_value(),
+            ca_file=None if sec.ca_file is None else str(sec.ca_file),
+            cert_file=None if sec.cert_file is None else str(sec.cert_file),
+            key_file=None if sec.key_file is None else str(sec.key_file), check_hostname=sec.check_hostname,
+        )
 
 
 class OpsConfig(_Strict):

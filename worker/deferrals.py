@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from schemas.dead_letter import OriginalRecord
+from worker.kafka.connection import Kafka
 from worker.state_store import StateStore
 from worker.topics import DEFERRED
 
@@ -53,12 +54,12 @@ class DeferralStore:
     """One handler's parked events, in memory and mirrored on ``edusync._deferred``."""
 
     def __init__(
-        self, bootstrap: str, handler: str, max_defer: float, *, clock: Callable[[], float] = time.time,
+        self, kafka: Kafka, handler: str, max_defer: float, *, clock: Callable[[], float] = time.time,
     ) -> None:
         self.handler = handler
         self.max_defer = max_defer
         self._clock = clock
-        self.store = StateStore(bootstrap, DEFERRED, prefix=f"{handler}/")
+        self.store = StateStore(kafka, DEFERRED, prefix=f"{handler}/")
         self._entries: dict[str, DeferredEntry] = {}
         self._chains: dict[str, list[str]] = defaultdict(list)  # subject -> keys, oldest first
         self._waiting: dict[str, set[str]] = defaultdict(set)  # ledger key -> entry keys

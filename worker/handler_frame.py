@@ -44,6 +44,7 @@ from worker.concurrency import task_group
 from worker.deferrals import DeferralStore, DueEvent
 from worker.errors import EdusyncError, PermanentFailure, PrerequisiteMissing, Verdict, classify
 from worker.health import Health, State
+from worker.kafka.connection import Kafka, connect
 from worker.kafka.errors import BrokerUnavailableError, require_broker
 from worker.kafka.producer import TransactionalProducer
 from worker.ledger import Ledger, LedgerView
@@ -170,17 +171,17 @@ class HandlerRunner:
     """Consumes a handler's topics in a consumer group and applies each event once."""
 
     def __init__(
-        self, handler: AnyHandler, *, bootstrap: str, producer: TransactionalProducer, view: LedgerView,
+        self, handler: AnyHandler, *, kafka: Kafka, producer: TransactionalProducer, view: LedgerView,
         settings: HandlerSettings | None = None, group_id: str | None = None, broker_patience: float = 60.0,
         backoff: Backoff | None = None, health: Health | None = None, paused_retry: float = 60.0,
     ) -> None:
         self.handler = handler
-        self.bootstrap = bootstrap
+        self.kafka = connect(kafka)
         self.producer = producer
         self.view = view
         self.settings = settings or HandlerSettings()
         self.ledger = Ledger(view, handler.name)
-        self.deferrals = DeferralStore(bootstrap, handler.name, self.settings.max_defer_seconds)
+        self.deferrals = DeferralStore(self.kafka, handler.name, self.settings.max_defer_seconds)
         self.backoff = backoff or Backoff(base=0.2, cap=30.0)
         self.health = health or Health()
         self.paused_retry = paused_retry
@@ -209,7 +210,7 @@ class HandlerRunner:
     # -- the loop -----------------------------------------------------------------------------
 
     def _new_consumer(self) -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.group_id,
+        return AIOKafkaConsumer(**self.kafka.options(), group_id=self.kafka.name(self.group_id),
                                 client_id=f"edusync-{self.handler.name}", **CONSUMER_SETTINGS)
 
     async def run(self, stop: StopToken, *, until_caught_up: bool = False) -> None:
@@ -223,7 +224,7 @@ class HandlerRunner:
         HANDLER_DEFERRED.labels(self.handler.name).set(len(self.deferrals))
         self.view.subscribe(self._ledger_changed)
         consumer = self._consumer = self._new_consumer()
-        consumer.subscribe(list(self.handler.topics), listener=_Rebalance(self))
+        consumer.subscribe(self.kafka.names(list(self.handler.topics)), listener=_Rebalance(self))
         # start() waits forever for a broker that is not there; joining a group can take
         # several seconds even when it is, hence the floor.
         start_patience = max(30.0, self.broker_patience)
@@ -233,7 +234,7 @@ class HandlerRunner:
         except TimeoutError as exc:
             await _stop_quietly(consumer)
             raise BrokerUnavailableError(
-                f"Kafka broker {self.bootstrap} unreachable: consumer group not joined in {start_patience:.0f}s"
+                f"Kafka broker {self.kafka.bootstrap} unreachable: consumer group not joined in {start_patience:.0f}s"
             ) from exc
         self._set_state()
         self.started.set()
@@ -285,7 +286,7 @@ class HandlerRunner:
                 return
             elif time.monotonic() - last_contact > 10:
                 # An idle consumer cannot tell a quiet topic from a dead broker; ask for metadata.
-                await require_broker(consumer, self.bootstrap, self.broker_patience)
+                await require_broker(consumer, self.kafka.bootstrap, self.broker_patience)
                 last_contact = time.monotonic()
 
     def _open_lane(self, tp: TopicPartition) -> _Lane:

@@ -43,6 +43,11 @@ class Health:
             self.components[component] = Status(state, reason if state is not State.READY else None, time.time())
         COMPONENT_PAUSED.labels(component).set(1 if state is State.PAUSED else 0)
 
+    def forget(self, component: str) -> None:
+        """Drop a component that no longer runs here (a poller whose tenant moved to another replica)."""
+        self.components.pop(component, None)
+        COMPONENT_PAUSED.labels(component).set(0)
+
     def state(self, component: str) -> State | None:
         """The current state of ``component``, if it reported one."""
         status = self.components.get(component)

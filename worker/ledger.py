@@ -22,6 +22,7 @@ import orjson
 import structlog
 from aiokafka import ConsumerRecord, TopicPartition
 
+from worker.kafka.connection import Kafka, connect
 from worker.kafka.reader import committed_batches, follow_committed
 from worker.topics import LEDGER
 
@@ -37,8 +38,8 @@ _ABSENT = object()
 class LedgerView:
     """Every handler's ledger entries, current to the committed end of ``edusync._ledger``."""
 
-    def __init__(self, bootstrap: str, *, topic: str = LEDGER, writer_id: str | None = None) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, kafka: Kafka, *, topic: str = LEDGER, writer_id: str | None = None) -> None:
+        self.kafka = connect(kafka)
         self.topic = topic
         self.writer_id = writer_id or uuid.uuid4().hex
         self._writer = self.writer_id.encode()
@@ -85,7 +86,7 @@ class LedgerView:
         started = time.monotonic()
         data: dict[str, Any] = {}
         ends: dict[TopicPartition, int] = {}
-        async for records in committed_batches(self.bootstrap, self.topic, timeout=timeout):
+        async for records in committed_batches(self.kafka, self.topic, timeout=timeout):
             for rec in records:
                 ends[TopicPartition(rec.topic, rec.partition)] = rec.offset + 1
                 if rec.key is not None:
@@ -101,7 +102,7 @@ class LedgerView:
 
     async def follow(self) -> None:
         """Apply what other processes commit to the topic, until cancelled (run it in a task group)."""
-        await follow_committed(self.bootstrap, [self.topic], self._resume_at, self._apply_followed,
+        await follow_committed(self.kafka, [self.topic], self._resume_at, self._apply_followed,
                                client_id=f"edusync-ledger-view-{self.writer_id[:8]}")
 
     def _apply_followed(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:

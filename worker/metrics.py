@@ -104,3 +104,15 @@ HANDLER_PARTITIONS_BUSY = Gauge(
     "Partitions a handler is working on right now (bounded by its concurrency).",
     ["handler"],
 )
+REPLICAS_LIVE = Gauge(
+    "edusync_replicas_live",
+    "Live replicas in the poller-ownership group, as of the last rebalance; rate budgets are split by it.",
+)
+TENANTS_OWNED = Gauge(
+    "edusync_tenants_owned",
+    "Tenants whose pollers this replica runs (its share of the ownership group's partitions).",
+)
+OWNERSHIP_REBALANCES = Counter(
+    "edusync_ownership_rebalances_total",
+    "Poller-ownership assignments this replica received (each one stops and starts the pollers that moved).",
+)

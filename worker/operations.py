@@ -11,6 +11,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from schemas.dead_letter import DeadLetter
 from worker.config import WorkerConfig
 from worker.handler_frame import group_id_for
+from worker.kafka.connection import Kafka, KafkaConnection
 from worker.kafka.reader import committed_batches, topic_partitions
 from worker.poller_frame import cursor_key
 from worker.state_store import StateStore
@@ -20,10 +21,10 @@ from worker.wiring import build_wiring
 
 async def status(config: WorkerConfig) -> dict[str, Any]:
     """Each poller's cursor and each handler's backlog (records not yet committed by its group)."""
-    bootstrap = config.kafka.bootstrap_servers
+    kafka = config.kafka.connection()
     wiring = build_wiring(config)
     await wiring.clients.aclose()  # status reads Kafka only
-    cursors = StateStore(bootstrap, CURSORS)
+    cursors = StateStore(kafka, CURSORS)
     await cursors.restore()
     report: dict[str, Any] = {
         "pollers": {
@@ -36,22 +37,22 @@ async def status(config: WorkerConfig) -> dict[str, Any]:
         group = group_id_for(handler.name, config.kafka.consumer_group_prefix)
         report["handlers"][handler.name] = {
             "group": group,
-            "backlog": await _backlog(bootstrap, group, list(handler.topics)),
-            "dead_letters": len(await read_dead_letters(bootstrap, handler.name)),
+            "backlog": await _backlog(kafka, group, list(handler.topics)),
+            "dead_letters": len(await read_dead_letters(kafka, handler.name)),
         }
     return report
 
 
-async def _backlog(bootstrap: str, group: str, topics: list[str]) -> int:
+async def _backlog(kafka: KafkaConnection, group: str, topics: list[str]) -> int:
     """End offsets minus committed offsets (transaction markers make this an upper bound)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
+    admin = AIOKafkaAdminClient(**kafka.options())
+    consumer = AIOKafkaConsumer(**kafka.options(), isolation_level="read_committed",
                                 enable_auto_commit=False, group_id=None)
     await admin.start()
     await consumer.start()
     try:
-        committed = await admin.list_consumer_group_offsets(group)
-        parts = [tp for t in topics for tp in await topic_partitions(consumer, t)]
+        committed = await admin.list_consumer_group_offsets(kafka.name(group))
+        parts = [tp for t in kafka.names(topics) for tp in await topic_partitions(consumer, t)]
         end = await consumer.end_offsets(parts)
         return sum(max(0, end[tp] - (committed[tp].offset if tp in committed else 0)) for tp in parts)
     finally:
@@ -59,9 +60,9 @@ async def _backlog(bootstrap: str, group: str, topics: list[str]) -> int:
         await admin.close()
 
 
-async def read_dead_letters(bootstrap: str, handler: str) -> list[DeadLetter]:
+async def read_dead_letters(kafka: Kafka, handler: str) -> list[DeadLetter]:
     """Every dead letter of ``handler``, oldest first within each partition."""
     letters: list[DeadLetter] = []
-    async for records in committed_batches(bootstrap, dlq_topic(handler), missing_ok=True):
+    async for records in committed_batches(kafka, dlq_topic(handler), missing_ok=True):
         letters += [DeadLetter.model_validate(orjson.loads(r.value)) for r in records if r.value]
     return letters

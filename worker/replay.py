@@ -35,21 +35,22 @@ async def replay_handler(config: WorkerConfig, handler_name: str, group: str | N
     handler = wiring.handler(handler_name)
     if handler is None:
         raise ReplayError(f"this configuration enables no flow with handler {handler_name!r}")
-    bootstrap = config.kafka.bootstrap_servers
+    kafka = config.kafka.connection()
     try:
-        await wait_for_kafka(bootstrap, config.kafka.broker_patience_seconds)
-        await ensure_topics(bootstrap, wiring.topics(), config.kafka.replication_factor)
+        await wait_for_kafka(kafka, config.kafka.broker_patience_seconds)
+        await ensure_topics(kafka, wiring.topics(), config.kafka.replication_factor,
+                            config.kafka.min_insync_replicas)
         tag = group or f"replay-{int(time.time())}"
         before = _outcomes(handler_name)
-        view = LedgerView(bootstrap)
+        view = LedgerView(kafka)
         await view.restore()
         # Its own transactional id: the live worker's handler must not be fenced by the replay.
         tid = handler_transactional_id(handler_name, tag, config.kafka.consumer_group_prefix)
-        async with TransactionalProducer(bootstrap, tid) as producer, \
+        async with TransactionalProducer(kafka, tid) as producer, \
                 anyio.create_task_group() as tg:
             tg.start_soon(view.follow)
             runner = HandlerRunner(
-                handler, bootstrap=bootstrap, producer=producer, view=view,
+                handler, kafka=kafka, producer=producer, view=view,
                 settings=config.handler_settings(handler_name),
                 group_id=group_id_for(handler_name, f"{config.kafka.consumer_group_prefix}.{tag}"),
                 broker_patience=config.kafka.broker_patience_seconds,

@@ -8,30 +8,37 @@ from collections.abc import Callable
 import anyio
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.errors import KafkaError
 
 from worker.asgi_server import serve_app
-from worker.backoff import Backoff
-from worker.components import Component, handler_component, poller_component
+from worker.components import Component, handler_component
 from worker.concurrency import task_group
 from worker.config import WorkerConfig
-from worker.health import Health, State
+from worker.health import Health
+from worker.kafka.connection import Kafka, connect
 from worker.kafka.errors import BrokerUnavailableError
+from worker.kafka.security_check import check_security
 from worker.ledger import LedgerView
 from worker.ops_server import create_ops_app
+from worker.ownership import PollerOwnership
 from worker.shutdown import StopToken, stop_on_signals
+from worker.supervision import supervise
 from worker.topics import ensure_topics
 from worker.wiring import Wiring, build_wiring
 
 log = structlog.get_logger(__name__)
 
 
-async def wait_for_kafka(bootstrap: str, patience: float) -> None:
-    """Return once the broker answers; raise ``BrokerUnavailableError`` after ``patience`` s."""
+async def wait_for_kafka(kafka: Kafka, patience: float) -> None:
+    """Return once the broker answers; raise ``BrokerUnavailableError`` after ``patience`` s, and
+    ``KafkaSecurityError`` at once for a refused certificate or password."""
+    connection = connect(kafka)
+    bootstrap = connection.bootstrap
+    await check_security(connection)
     deadline = time.monotonic() + patience
     last: Exception | None = None
     while time.monotonic() < deadline:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+        admin = AIOKafkaAdminClient(**connection.options(), request_timeout_ms=5000)
         try:
             with anyio.fail_after(max(1.0, deadline - time.monotonic())):
                 await admin.start()
@@ -45,41 +52,13 @@ async def wait_for_kafka(bootstrap: str, patience: float) -> None:
     raise BrokerUnavailableError(f"Kafka broker {bootstrap} unreachable for {patience:.0f}s: {last!r}")
 
 
-async def supervise(component: Component, stop: StopToken, health: Health, patience: float) -> None:
-    """Run ``component`` until ``stop``; restart it after a failure, with backoff. A broker that
-    stays unreachable longer than ``patience`` ends the worker with ``BrokerUnavailableError``."""
-    backoff = Backoff(base=1.0, cap=30.0)
-    failures = 0
-    down_since: float | None = None
-    while not stop.stopping:
-        health.set(component.name, State.STARTING)
-        try:
-            await component.run(stop, health)
-            health.set(component.name, State.STOPPED)
-            return
-        except (BrokerUnavailableError, KafkaConnectionError) as exc:
-            down_since = down_since or time.monotonic()
-            if isinstance(exc, BrokerUnavailableError) or time.monotonic() - down_since > patience:
-                health.set(component.name, State.STOPPED)
-                raise BrokerUnavailableError(f"{component.name}: {exc}") from exc
-            failures += 1
-        except Exception as exc:
-            log.exception("component failed; restarting", component=component.name)
-            failures += 1
-            down_since = None
-            health.set(component.name, State.RESTARTING, f"{type(exc).__name__}: {exc}")
-            await stop.sleep(backoff.delay(failures))
-            continue
-        health.set(component.name, State.RESTARTING, "Kafka unreachable")
-        await stop.sleep(backoff.delay(failures))
-
-
 ComponentsFor = Callable[[WorkerConfig, Wiring, LedgerView], list[Component]]
 
 
 def default_components(config: WorkerConfig, wiring: Wiring, view: LedgerView) -> list[Component]:
-    """One supervised component per poller and per handler of ``wiring``."""
-    components = [poller_component(spec, config) for spec in wiring.pollers]
+    """The poller-ownership component (it runs the pollers of the tenants this replica is
+    assigned) and one supervised component per handler of ``wiring``."""
+    components = [PollerOwnership(config, wiring.pollers, supervise).component()] if wiring.pollers else []
     return components + [handler_component(h, config, view) for h in wiring.handlers]
 
 
@@ -93,14 +72,15 @@ async def run_worker(
     stop = stop or StopToken()
     health = health or Health()
     wiring = wiring or build_wiring(config)
-    bootstrap = config.kafka.bootstrap_servers
+    kafka = config.kafka.connection()
     patience = config.kafka.broker_patience_seconds
     try:
-        await wait_for_kafka(bootstrap, patience)
-        created = await ensure_topics(bootstrap, wiring.topics(), config.kafka.replication_factor)
+        await wait_for_kafka(kafka, patience)
+        created = await ensure_topics(kafka, wiring.topics(), config.kafka.replication_factor,
+                                      config.kafka.min_insync_replicas)
         if created:
             log.info("created topics", topics=created)
-        view = LedgerView(bootstrap)
+        view = LedgerView(kafka)
         if wiring.handlers:
             await view.restore()
         components = components_for(config, wiring, view)
@@ -112,7 +92,8 @@ async def run_worker(
                 outer.start_soon(view.follow)
             async with serve_app(create_ops_app(health), config.ops.host, config.ops.port) as url:
                 log.info("worker started", ops=url, components=[c.name for c in components],
-                         tenants=[t.id for t in config.tenants])
+                         tenants=[t.id for t in config.tenants], replica=config.kafka.replica_id,
+                         namespace=config.kafka.namespace)
                 await _run_components(components, stop, health, patience, config.runtime.shutdown_grace_seconds)
             log.info("worker stopped")
             outer.cancel_scope.cancel()

@@ -16,7 +16,10 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import structlog
 
+from worker.kafka.connection import Kafka, connect
 from worker.kafka.reader import committed_batches
+from worker.kafka.tenant_partitions import tenant_of, tenant_partition
+from worker.topics import TENANT_KEYED_TOPICS
 
 if TYPE_CHECKING:
     from worker.kafka.producer import Transaction
@@ -27,23 +30,42 @@ log = structlog.get_logger(__name__)
 class StateStore:
     """An in-memory map of JSON values mirrored on compacted topic ``topic``.
 
-    ``prefix`` limits what is restored, so a handler loads only its own ledger entries.
+    ``prefix`` limits what is kept, so a handler loads only its own entries. On a topic
+    partitioned by tenant (``TENANT_KEYED_TOPICS``) each key goes to its tenant's partition, and a
+    store of one ``tenant`` reads only that partition.
     """
 
-    def __init__(self, bootstrap: str, topic: str, *, prefix: str = "") -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, kafka: Kafka, topic: str, *, prefix: str = "", tenant: str | None = None) -> None:
+        self.kafka = connect(kafka)
         self.topic = topic
         self.prefix = prefix
+        self.tenant = tenant
         self._data: dict[str, Any] = {}
         self._staged: dict[str, Any] = {}
+        self._partitions: int | None = None  # learnt at restore, for writes by tenant
         self.restore_seconds = 0.0
+
+    def _only(self, partitions: int) -> list[int]:
+        """The partitions this store reads, out of ``partitions``."""
+        self._partitions = partitions
+        if self.tenant is None or self.topic not in TENANT_KEYED_TOPICS:
+            return list(range(partitions))
+        return [tenant_partition(self.tenant, partitions)]
+
+    def _partition_of(self, key: str) -> int | None:
+        """Where a write of ``key`` goes: its tenant's partition on a tenant-keyed topic."""
+        if self.topic not in TENANT_KEYED_TOPICS:
+            return None
+        if self._partitions is None:
+            raise RuntimeError(f"restore the store of {self.topic} before writing to it")
+        return tenant_partition(tenant_of(key), self._partitions)
 
     async def restore(self, timeout: float = 120.0) -> int:
         """Read the topic from the beginning to its last committed offset; returns entries kept."""
         started = time.monotonic()
         data: dict[str, Any] = {}
         prefix = self.prefix.encode()
-        async for records in committed_batches(self.bootstrap, self.topic, timeout=timeout):
+        async for records in committed_batches(self.kafka, self.topic, timeout=timeout, only=self._only):
             for rec in records:
                 if rec.key is None or not rec.key.startswith(prefix):
                     continue
@@ -93,7 +115,8 @@ class StateStore:
         """Send every staged write inside ``txn``; returns how many."""
         staged, self._staged = self._staged, {}
         for key, value in staged.items():
-            await txn.send(self.topic, key.encode(), None if value is None else orjson.dumps(value))
+            await txn.send(self.topic, key.encode(), None if value is None else orjson.dumps(value),
+                           partition=self._partition_of(key))
         return len(staged)
 
     async def put(self, txn: Transaction, key: str, value: Any) -> None:

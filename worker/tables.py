@@ -21,6 +21,7 @@ import structlog
 from aiokafka import ConsumerRecord, TopicPartition
 
 from schemas.envelope import CloudEvent, EnvelopeError
+from worker.kafka.connection import Kafka, connect
 from worker.kafka.reader import committed_batches, follow_committed
 
 log = structlog.get_logger(__name__)
@@ -33,10 +34,10 @@ class TopicTable:
     """The projection of every event of ``topics``, by key, current to their committed end."""
 
     def __init__(
-        self, bootstrap: str, name: str, topics: Sequence[str], project: Projection,
+        self, kafka: Kafka, name: str, topics: Sequence[str], project: Projection,
         group_of: Callable[[str], str | None] | None = None,
     ) -> None:
-        self.bootstrap = bootstrap
+        self.kafka = connect(kafka)
         self.name = name
         self.topics = list(topics)
         self._project = project
@@ -73,7 +74,7 @@ class TopicTable:
             return len(self._data)
         started = time.monotonic()
         for topic in self.topics:
-            async for records in committed_batches(self.bootstrap, topic, timeout=timeout, missing_ok=True):
+            async for records in committed_batches(self.kafka, topic, timeout=timeout, missing_ok=True):
                 self._apply(records)
                 for rec in records:
                     self._resume_at[TopicPartition(rec.topic, rec.partition)] = rec.offset + 1
@@ -92,7 +93,7 @@ class TopicTable:
         """Apply new events as they are committed, until cancelled (run it in a task group, after
         ``claim``)."""
         try:
-            await follow_committed(self.bootstrap, self.topics, self._resume_at, self._apply,
+            await follow_committed(self.kafka, self.topics, self._resume_at, self._apply,
                                    client_id=f"edusync-table-{self.name}")
         finally:
             self.following = False

@@ -11,7 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
+
+from worker.errors import ConfigurationError
+from worker.kafka.connection import Kafka, connect
 
 ABCONNECT_EVENTS = "edusync.abconnect.events"
 CANVAS_COURSE_EVENTS = "edusync.canvas.course-events"
@@ -22,6 +26,14 @@ CURSORS = "edusync._cursors"
 SNAPSHOTS = "edusync._snapshots"
 LEDGER = "edusync._ledger"
 DEFERRED = "edusync._deferred"
+# Replicas join one consumer group on this topic; its partitions stand for tenants, and a
+# replica runs the pollers of the tenants on its assigned partitions (worker/ownership.py).
+POLLER_CONTROL = "edusync._pollers"
+CONTROL_PARTITIONS = 24
+
+# Poller state, one partition per tenant (worker/kafka/tenant_partitions.py): an owner restores
+# only its tenants' partitions.
+TENANT_KEYED_TOPICS = frozenset({CURSORS, SNAPSHOTS})
 
 ILLUMINATE_ENTITIES = ("students", "staff", "sections", "rosters", "enrollments", "courses", "terms")
 
@@ -31,6 +43,11 @@ def illuminate_topic(entity: str) -> str:
     if entity not in ILLUMINATE_ENTITIES:
         raise ValueError(f"unknown Illuminate entity {entity!r}")
     return f"edusync.illuminate.{entity}"
+
+
+def poller_group(prefix: str = "edusync") -> str:
+    """The ownership group of one deployment's replicas (``kafka.consumer_group_prefix``)."""
+    return f"{prefix}._pollers"
 
 
 def dlq_topic(handler: str) -> str:
@@ -47,21 +64,23 @@ class TopicSpec:
     compact: bool = False
     config: dict[str, str] = field(default_factory=dict)
 
-    def new_topic(self, replication: int) -> NewTopic:
-        """The admin-client request that creates this topic."""
-        cfg = {"cleanup.policy": "compact" if self.compact else "delete", **self.config}
+    def new_topic(self, name: str, replication: int, min_insync: int) -> NewTopic:
+        """The admin-client request that creates this topic under physical ``name``."""
+        cfg = {"cleanup.policy": "compact" if self.compact else "delete",
+               "min.insync.replicas": str(min_insync), **self.config}
         if self.compact:
             # Keep state topics small on disk; the store reads the whole topic at start-up.
             cfg.setdefault("segment.ms", "600000")
             cfg.setdefault("min.cleanable.dirty.ratio", "0.1")
-        return NewTopic(self.name, self.partitions, replication, topic_configs=cfg)
+        return NewTopic(name, self.partitions, replication, topic_configs=cfg)
 
 
 def state_topics() -> list[TopicSpec]:
     """The frame's compacted state topics."""
     return [
-        TopicSpec(CURSORS, partitions=1, compact=True),
-        TopicSpec(SNAPSHOTS, partitions=6, compact=True),
+        TopicSpec(CURSORS, partitions=CONTROL_PARTITIONS, compact=True),
+        TopicSpec(SNAPSHOTS, partitions=CONTROL_PARTITIONS, compact=True),
+        TopicSpec(POLLER_CONTROL, partitions=CONTROL_PARTITIONS),
         TopicSpec(LEDGER, partitions=6, compact=True),
         TopicSpec(DEFERRED, partitions=6, compact=True),
     ]
@@ -79,17 +98,46 @@ def all_topics(flow_topics: Sequence[TopicSpec] = (), handlers: Sequence[str] = 
     return specs
 
 
-async def ensure_topics(bootstrap: str, specs: list[TopicSpec], replication: int = 1) -> list[str]:
-    """Create the topics that do not exist yet; returns the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+class TopicLayoutError(ConfigurationError):
+    """An existing topic's replication differs from what the configuration asks for."""
+
+
+async def ensure_topics(kafka: Kafka, specs: list[TopicSpec], replication: int = 1, min_insync: int = 1) -> list[str]:
+    """Create the topics that do not exist yet (physical names returned), then check every topic's
+    replication factor and ``min.insync.replicas`` against the configuration."""
+    connection = connect(kafka)
+    if min_insync > replication:
+        raise TopicLayoutError(f"min.insync.replicas {min_insync} exceeds the replication factor {replication}")
+    admin = AIOKafkaAdminClient(**connection.options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [s.new_topic(replication) for s in specs if s.name not in existing]
+        missing = [s.new_topic(connection.name(s.name), replication, min_insync)
+                   for s in specs if connection.name(s.name) not in existing]
         if missing:
             # Another replica may create one between our list and create.
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(missing)
+        await _check_layout(admin, connection.names([s.name for s in specs]), replication, min_insync)
         return [t.name for t in missing]
     finally:
         await admin.close()
+
+
+async def _check_layout(admin: AIOKafkaAdminClient, names: list[str], replication: int, min_insync: int) -> None:
+    """Raise ``TopicLayoutError`` naming every topic whose replicas or min ISR differ from the config."""
+    problems = []
+    for topic in await admin.describe_topics(names):
+        factors = {len(p["replicas"]) for p in topic["partitions"]}
+        if factors and factors != {replication}:
+            problems.append(f"{topic['topic']}: replication factor {sorted(factors)}, configured {replication}")
+    described = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in names])
+    for response in described:
+        for resource in response.resources:
+            _code, _message, _type, name, entries = resource[:5]
+            value = next((e[1] for e in entries if e[0] == "min.insync.replicas"), None)
+            if value is not None and int(value) != min_insync:
+                problems.append(f"{name}: min.insync.replicas {value}, configured {min_insync}")
+    if problems:
+        raise TopicLayoutError("topics differ from kafka.replication_factor / kafka.min_insync_replicas "
+                               "(change the config or alter the topics):\n  " + "\n  ".join(problems))

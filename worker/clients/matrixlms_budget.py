@@ -26,6 +26,7 @@ import httpx
 import structlog
 
 from worker.metrics import UPSTREAM_THROTTLE_WAIT
+from worker.replica_share import REPLICAS
 
 log = structlog.get_logger(__name__)
 
@@ -121,7 +122,8 @@ class SiteBudget:
                 wait = self.paused_until - now
             else:
                 self._expire(now)
-                if len(self._slots) < self.limit:
+                # Other replicas spend the same site's window: take this replica's share.
+                if len(self._slots) < max(1, int(REPLICAS.of(self.limit))):
                     self._slots.append(now)
                     self._open = True
                     self.stats.admitted += 1

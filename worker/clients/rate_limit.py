@@ -7,24 +7,37 @@ import time
 import anyio
 
 from worker.metrics import UPSTREAM_THROTTLE_WAIT
+from worker.replica_share import REPLICAS, ReplicaShare
 
 
 class TokenBucket:
     """Refills ``rate`` tokens per second up to ``burst``; ``acquire`` waits for a token.
 
     One instance per upstream account: every client of that account must share it,
-    because the upstream counts requests per account, not per connection.
+    because the upstream counts requests per account, not per connection. ``rate`` and ``burst``
+    are the account's; this replica takes its ``share`` of both.
     """
 
-    def __init__(self, rate: float, burst: float, *, system: str = "unknown") -> None:
+    def __init__(self, rate: float, burst: float, *, system: str = "unknown", share: ReplicaShare = REPLICAS) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError("token bucket needs rate > 0 and burst >= 1")
-        self.rate = rate
-        self.burst = burst
-        self._tokens = burst
+        self.account_rate = rate
+        self.account_burst = burst
+        self._share = share
+        self._tokens = self.burst
         self._stamp = time.monotonic()
         self._lock = anyio.Lock()
         self._system = system
+
+    @property
+    def rate(self) -> float:
+        """Tokens per second for this replica."""
+        return self._share.of(self.account_rate)
+
+    @property
+    def burst(self) -> float:
+        """This replica's bucket size (at least one request)."""
+        return max(1.0, self._share.of(self.account_burst))
 
     def _refill(self) -> None:
         now = time.monotonic()

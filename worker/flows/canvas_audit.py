@@ -85,7 +85,7 @@ def _pollers(ctx: TenantContext, settings: CanvasAuditSettings) -> Sequence[Poll
         specs.append(PollerSpec(feed, settings.course_events_interval_seconds,
                                 deadline=settings.poll_deadline_seconds))
     if settings.grade_changes and settings.grade_course_ids:
-        store = FeedCursorStore(ctx.kafka.bootstrap_servers, ctx.id, GRADE_POLLER)
+        store = FeedCursorStore(ctx.kafka.connection(), ctx.id, GRADE_POLLER)
         grades = CanvasGradeChangesPoller(ctx.id, settings.grade_course_ids, client, window, store, source=source)
         specs.append(PollerSpec(grades, settings.grade_changes_interval_seconds,
                                 deadline=settings.poll_deadline_seconds))

@@ -93,7 +93,7 @@ class IlluminateChangesSettings(FlowSettings):
 
 
 def _pollers(ctx: TenantContext, settings: IlluminateChangesSettings) -> Sequence[PollerSpec]:
-    store = SnapshotStore(ctx.kafka.bootstrap_servers, ctx.id)
+    store = SnapshotStore(ctx.kafka.connection(), ctx.id)
     source = illuminate_source(ctx.settings(ILLUMINATE).base_url)
     pollers = illuminate_pollers(ctx.id, settings, ctx.client(ILLUMINATE), store, source=source)
     return [PollerSpec(p, settings.poll_interval_seconds, deadline=settings.poll_deadline_seconds) for p in pollers]

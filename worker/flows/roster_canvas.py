@@ -24,8 +24,8 @@ def _handlers(tenants: Mapping[str, FlowTenant[RosterSettings]]) -> Sequence[Any
         tid: CanvasTenant(t.context.client(CANVAS), t.context.settings(CANVAS).account_id, t.settings.ids())
         for tid, t in tenants.items()
     }
-    bootstrap = next(iter(tenants.values())).context.kafka.bootstrap_servers
-    return [RosterToCanvas(by_tenant, roster_reference(bootstrap))]
+    kafka = next(iter(tenants.values())).context.kafka.connection()
+    return [RosterToCanvas(by_tenant, roster_reference(kafka))]
 
 
 ROSTER_CANVAS: Flow[RosterSettings] = Flow(

@@ -20,8 +20,8 @@ from worker.systems.illuminate import ILLUMINATE
 
 def _handlers(tenants: Mapping[str, FlowTenant[RosterSettings]]) -> Sequence[AnyHandler]:
     by_tenant = {tid: ClassTenant(t.context.client(CLASSROOM), t.settings.ids()) for tid, t in tenants.items()}
-    bootstrap = next(iter(tenants.values())).context.kafka.bootstrap_servers
-    return [RosterToClass(by_tenant, roster_reference(bootstrap))]
+    kafka = next(iter(tenants.values())).context.kafka.connection()
+    return [RosterToClass(by_tenant, roster_reference(kafka))]
 
 
 ROSTER_CLASSROOM: Flow[RosterSettings] = Flow(

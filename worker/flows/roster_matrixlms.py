@@ -52,8 +52,8 @@ def _handlers(tenants: Mapping[str, FlowTenant[MatrixRosterSettings]]) -> Sequen
                                    reconcile_interval=t.settings.reconcile_interval_seconds,
                                    writes=WriteClock(quiet=t.settings.reconcile_quiet_seconds))
                  for tid, t in tenants.items()}
-    bootstrap = next(iter(tenants.values())).context.kafka.bootstrap_servers
-    return [RosterToMatrixLMS(by_tenant, roster_reference(bootstrap))]
+    kafka = next(iter(tenants.values())).context.kafka.connection()
+    return [RosterToMatrixLMS(by_tenant, roster_reference(kafka))]
 
 
 ROSTER_MATRIXLMS: Flow[MatrixRosterSettings] = Flow(

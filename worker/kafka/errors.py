@@ -27,3 +27,8 @@ async def require_broker(consumer: AIOKafkaConsumer, bootstrap: str, patience: f
                     f"Kafka broker {bootstrap} unreachable for {patience:.0f}s: {exc!r}"
                 ) from exc
             await anyio.sleep(1.0)
+
+
+class KafkaSecurityError(BrokerUnavailableError):
+    """The broker answers but refuses this client: an untrusted certificate, a rejected SASL
+    password or mechanism. Waiting does not help, so the worker stops at once with this line."""

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from schemas.envelope import CONTENT_TYPE_HEADER, CloudEvent
+from worker.kafka.connection import Kafka, KafkaConnection, connect
 
 if TYPE_CHECKING:
     from worker.state_store import StateStore
@@ -17,16 +18,19 @@ if TYPE_CHECKING:
 class Transaction:
     """The writes of one open Kafka transaction. Created by ``TransactionalProducer.transaction``."""
 
-    def __init__(self, producer: AIOKafkaProducer) -> None:
+    def __init__(self, producer: AIOKafkaProducer, connection: KafkaConnection) -> None:
         self._producer = producer
+        self._connection = connection
         self.sent = 0
 
     async def send(
         self, topic: str, key: bytes, value: bytes | None,
-        headers: list[tuple[str, bytes]] | None = None,
+        headers: list[tuple[str, bytes]] | None = None, *, partition: int | None = None,
     ) -> None:
-        """Queue one record in the transaction (``value=None`` is a tombstone)."""
-        await self._producer.send(topic, value=value, key=key, headers=headers)
+        """Queue one record on logical ``topic`` in the transaction (``value=None`` is a tombstone);
+        ``partition`` overrides the key's default partition (tenant-partitioned state topics)."""
+        await self._producer.send(self._connection.name(topic), value=value, key=key, headers=headers,
+                                  partition=partition)
         self.sent += 1
 
     async def send_event(self, topic: str, event: CloudEvent) -> None:
@@ -38,9 +42,10 @@ class Transaction:
         await store.put(self, key, value)
 
     async def send_offsets(self, offsets: dict[TopicPartition, int], group_id: str) -> None:
-        """Commit consumer offsets (next offset to read) with this transaction."""
+        """Commit consumer offsets (next offset to read) with this transaction. The partitions are
+        the consumer's (physical names); ``group_id`` is logical, like every name passed in."""
         if offsets:
-            await self._producer.send_offsets_to_transaction(offsets, group_id)
+            await self._producer.send_offsets_to_transaction(offsets, self._connection.name(group_id))
 
 
 # Settings of every transactional producer edusync opens (benchmarks use them for the raw baseline).
@@ -64,10 +69,11 @@ class TransactionalProducer:
     up until the transaction times out.
     """
 
-    def __init__(self, bootstrap: str, transactional_id: str, *, transaction_timeout_ms: int = 30000) -> None:
-        self.transactional_id = transactional_id
+    def __init__(self, kafka: Kafka, transactional_id: str, *, transaction_timeout_ms: int = 30000) -> None:
+        self.connection = connect(kafka)
+        self.transactional_id = self.connection.name(transactional_id)
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, transactional_id=transactional_id, client_id=transactional_id,
+            **self.connection.options(), transactional_id=self.transactional_id, client_id=self.transactional_id,
             transaction_timeout_ms=transaction_timeout_ms, **PRODUCER_SETTINGS,
         )
 
@@ -83,7 +89,7 @@ class TransactionalProducer:
     async def transaction(self) -> AsyncIterator[Transaction]:
         """Open a transaction; it commits when the block exits and aborts on an exception."""
         async with self._producer.transaction():
-            yield Transaction(self._producer)
+            yield Transaction(self._producer, self.connection)
 
     async def __aenter__(self) -> TransactionalProducer:
         await self.start()

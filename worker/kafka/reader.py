@@ -18,11 +18,13 @@ from collections.abc import AsyncIterator, Callable
 import anyio
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from worker.kafka.connection import Kafka, KafkaConnection, connect
 from worker.kafka.errors import BrokerUnavailableError
 
 
 async def topic_partitions(consumer: AIOKafkaConsumer, topic: str, *, attempts: int = 20) -> list[TopicPartition]:
-    """The topic's partitions; a just-created topic may take a moment to show, so ask a few times."""
+    """The partitions of physical ``topic``; a just-created topic may take a moment to show, so
+    ask a few times."""
     for _ in range(attempts):
         cluster = await consumer._client.fetch_all_metadata()
         parts = cluster.partitions_for_topic(topic)
@@ -33,12 +35,16 @@ async def topic_partitions(consumer: AIOKafkaConsumer, topic: str, *, attempts: 
 
 
 async def committed_batches(
-    bootstrap: str, topic: str, *, timeout: float = 120.0, missing_ok: bool = False,
+    kafka: Kafka, topic: str, *, timeout: float = 120.0, missing_ok: bool = False,
+    only: Callable[[int], list[int]] | None = None,
 ) -> AsyncIterator[list[ConsumerRecord[bytes, bytes]]]:
-    """Yield the committed records of ``topic`` in fetch batches, from offset 0 to the end."""
+    """Yield the committed records of logical ``topic`` in fetch batches, from offset 0 to the end.
+    ``only`` picks partitions from the partition count (a replica reads its own tenants)."""
     started = time.monotonic()
+    connection = connect(kafka)
+    physical = connection.name(topic)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, isolation_level="read_committed", enable_auto_commit=False,
+        **connection.options(), isolation_level="read_committed", enable_auto_commit=False,
         group_id=None, client_id=f"edusync-reader-{uuid.uuid4().hex[:8]}",
         # Small fetches restore as fast as large ones without tens of MB of buffers in the
         # process's peak RSS (bench/illuminate_snapshot: 1 MB/8 MB against 8 MB/64 MB).
@@ -47,14 +53,19 @@ async def committed_batches(
     await consumer.start()
     try:
         try:
-            partitions = await topic_partitions(consumer, topic, attempts=1 if missing_ok else 20)
+            partitions = await topic_partitions(consumer, physical, attempts=1 if missing_ok else 20)
         except BrokerUnavailableError:
             if missing_ok:
                 return
             raise
+        if only is not None:
+            wanted = set(only(len(partitions)))
+            partitions = [tp for tp in partitions if tp.partition in wanted]
+            if not partitions:
+                return
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
-        end = await _high_watermarks(bootstrap, partitions)
+        end = await _high_watermarks(connection, partitions)
         pending = {tp for tp in partitions if end[tp] > 0}
         while pending:
             if time.monotonic() - started > timeout:
@@ -70,16 +81,17 @@ async def committed_batches(
 
 
 async def follow_committed(
-    bootstrap: str, topics: list[str], resume_at: dict[TopicPartition, int],
+    kafka: Kafka, topics: list[str], resume_at: dict[TopicPartition, int],
     apply: Callable[[list[ConsumerRecord[bytes, bytes]]], None], *, client_id: str, poll_ms: int = 200,
 ) -> None:
-    """Hand ``apply`` every committed record of ``topics`` from ``resume_at`` (0 where absent), as
-    they arrive, until cancelled. For views that were restored with ``committed_batches``."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
+    """Hand ``apply`` every committed record of logical ``topics`` from ``resume_at`` (0 where
+    absent), as they arrive, until cancelled. For views restored with ``committed_batches``."""
+    connection = connect(kafka)
+    consumer = AIOKafkaConsumer(**connection.options(), isolation_level="read_committed",
                                 enable_auto_commit=False, group_id=None, client_id=client_id)
     await consumer.start()
     try:
-        partitions = [tp for topic in topics for tp in await topic_partitions(consumer, topic)]
+        partitions = [tp for topic in connection.names(topics) for tp in await topic_partitions(consumer, topic)]
         consumer.assign(partitions)
         for tp in partitions:
             consumer.seek(tp, resume_at.get(tp, 0))
@@ -92,9 +104,9 @@ async def follow_committed(
             await consumer.stop()
 
 
-async def _high_watermarks(bootstrap: str, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+async def _high_watermarks(connection: KafkaConnection, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
     """End offsets as a read_uncommitted client sees them: open transactions included."""
-    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_uncommitted",
+    probe = AIOKafkaConsumer(**connection.options(), isolation_level="read_uncommitted",
                              enable_auto_commit=False, group_id=None)
     await probe.start()
     try:

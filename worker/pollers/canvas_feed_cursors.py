@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 
+from worker.kafka.connection import Kafka
 from worker.poller_frame import StateWrite
 from worker.state_store import StateStore
 from worker.topics import CURSORS
@@ -24,8 +25,8 @@ log = structlog.get_logger(__name__)
 class FeedCursorStore:
     """Per-feed cursor records of one poller of one tenant."""
 
-    def __init__(self, bootstrap: str, tenant: str, poller: str) -> None:
-        self.store = StateStore(bootstrap, CURSORS, prefix=f"{tenant}/{poller}/")
+    def __init__(self, kafka: Kafka, tenant: str, poller: str) -> None:
+        self.store = StateStore(kafka, CURSORS, prefix=f"{tenant}/{poller}/", tenant=tenant)
         self._loaded = False
         self._expected_seq: int | None = None
 

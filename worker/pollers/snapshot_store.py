@@ -26,6 +26,7 @@ import anyio
 import orjson
 import structlog
 
+from worker.kafka.connection import Kafka
 from worker.kafka.reader import committed_batches
 from worker.state_store import StateStore
 from worker.topics import SNAPSHOTS
@@ -161,9 +162,9 @@ def stored_value(digest: int, *, pending: bool = False) -> dict[str, Any]:
 class SnapshotStore(StateStore):
     """The snapshot hashes of one tenant, by kind, on ``edusync._snapshots``."""
 
-    def __init__(self, bootstrap: str, tenant: str, kinds: Iterable[str] = (), *, topic: str = SNAPSHOTS) -> None:
-        super().__init__(bootstrap, topic, prefix=f"{tenant}/")
-        self.tenant = tenant
+    def __init__(self, kafka: Kafka, tenant: str, kinds: Iterable[str] = (), *, topic: str = SNAPSHOTS) -> None:
+        super().__init__(kafka, topic, prefix=f"{tenant}/", tenant=tenant)
+        self.tenant: str = tenant
         self._kinds: set[str] = set(kinds)
         self._sections: dict[str, Section] = {}
         self._lock = anyio.Lock()
@@ -263,7 +264,7 @@ class SnapshotStore(StateStore):
         prefix = self.prefix.encode()
         skip = len(prefix)
         remaining = max(1.0, timeout - (time.monotonic() - started))
-        async for records in committed_batches(self.bootstrap, self.topic, timeout=remaining):
+        async for records in committed_batches(self.kafka, self.topic, timeout=remaining, only=self._only):
             for rec in records:
                 key = rec.key
                 if key is None or not key.startswith(prefix):

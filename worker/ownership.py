@@ -1,0 +1,287 @@
+"""Poller ownership through Kafka's group membership.
+
+Every replica joins one consumer group on the control topic (``edusync._pollers``), whose
+partitions stand for tenants (``tenant_partition``). The group's leader assigns the partitions
+(``TenantAssignor``); a replica runs exactly the pollers of the tenants on its partitions. On a
+revocation the pollers finish the transaction in hand and stop before the group moves on; the
+next owner's transactional producer, with the same per-tenant-and-poller id, fences a zombie.
+The leader also tells each member how many live replicas there are, which splits the rate
+budgets (``worker.replica_share``). Nothing is ever consumed from the control topic: the
+membership is the point.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+import anyio
+import anyio.abc
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.cluster import ClusterMetadata
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment, ConsumerProtocolMemberMetadata
+
+from worker.components import Component, poller_component
+from worker.concurrency import task_group
+from worker.config import WorkerConfig
+from worker.health import Health, State
+from worker.kafka.errors import BrokerUnavailableError, require_broker
+from worker.kafka.tenant_partitions import tenant_partition
+from worker.metrics import OWNERSHIP_REBALANCES, TENANTS_OWNED
+from worker.poller_frame import PollerSpec
+from worker.replica_share import REPLICAS, ReplicaShare
+from worker.shutdown import StopToken
+from worker.topics import POLLER_CONTROL, poller_group
+
+log = structlog.get_logger(__name__)
+
+COMPONENT = "pollers:ownership"
+Supervise = Callable[[Component, StopToken, Health, float], Awaitable[None]]
+
+
+def _rank(replica: str, partition: int) -> bytes:
+    return hashlib.blake2b(f"{replica}/{partition}".encode(), digest_size=8).digest()
+
+
+def balanced_rendezvous(partitions: Iterable[int], replicas: Iterable[str]) -> dict[str, list[int]]:
+    """Each partition to the replica that ranks it highest among those with room (at most
+    ceil(P/N) each): balanced, and sticky, since a replica's ranks depend only on its own id, so
+    a restarted replica gets its partitions back and a new one takes a share from each."""
+    members = sorted(set(replicas))
+    parts = sorted(partitions)
+    out: dict[str, list[int]] = {m: [] for m in members}
+    if not members:
+        return out
+    room = -(-len(parts) // len(members))
+    # Partitions whose favourite is clearest go first, so few fall to a second choice.
+    for p in parts:
+        for member in sorted(members, key=lambda m: _rank(m, p), reverse=True):
+            if len(out[member]) < room:
+                out[member].append(p)
+                break
+    return out
+
+
+class TenantAssignor:
+    """The group's assignment strategy: balanced rendezvous over replica ids, and in the
+    assignment's user data the live membership (replica count, duplicate replica ids, and whether
+    the members run different tenant lists, which would leave some tenants without pollers)."""
+
+    name = "edusync-tenants"
+    version = 0
+
+    def __init__(self, replica_id: str, tenants: Iterable[str],
+                 on_assignment: Callable[[dict[str, object]], None]) -> None:
+        self.replica_id = replica_id
+        self.tenants_digest = hashlib.blake2b(",".join(sorted(tenants)).encode(), digest_size=8).hexdigest()
+        self._on_assignment = on_assignment
+
+    def metadata(self, topics: Iterable[str]) -> ConsumerProtocolMemberMetadata:
+        """What this member tells the leader: its topics, replica id and tenant list digest."""
+        user_data = json.dumps({"replica": self.replica_id, "tenants": self.tenants_digest}).encode()
+        return ConsumerProtocolMemberMetadata(self.version, sorted(topics), user_data)
+
+    def assign(
+        self, cluster: ClusterMetadata, members: Mapping[str, ConsumerProtocolMemberMetadata],
+    ) -> dict[str, ConsumerProtocolMemberAssignment]:
+        """Run by the leader: partitions by replica id; members sharing an id split its share."""
+        by_replica: dict[str, list[str]] = defaultdict(list)
+        digests = set()
+        for member_id, meta in sorted(members.items()):
+            about = _member_info(meta.user_data)
+            by_replica[str(about.get("replica") or member_id)].append(member_id)
+            digests.add(str(about.get("tenants")))
+        topics = sorted({t for meta in members.values() for t in meta.subscription})
+        shares: dict[str, dict[str, list[int]]] = defaultdict(dict)
+        for topic in topics:
+            partitions = cluster.partitions_for_topic(topic) or set()
+            for replica, parts in balanced_rendezvous(partitions, by_replica).items():
+                ids = by_replica[replica]
+                for i, member_id in enumerate(ids):
+                    shares[member_id][topic] = parts[i::len(ids)]
+        info = {"members": len(members), "replicas": sorted(by_replica),
+                "duplicates": sorted(r for r, ids in by_replica.items() if len(ids) > 1),
+                "mismatched": len(digests) > 1}
+        user_data = json.dumps(info).encode()
+        return {
+            member_id: ConsumerProtocolMemberAssignment(
+                self.version, sorted((t, sorted(p)) for t, p in shares[member_id].items()), user_data)
+            for member_id in members
+        }
+
+    def on_assignment(self, assignment: ConsumerProtocolMemberAssignment) -> None:
+        """Every member: hand the leader's membership summary on."""
+        self._on_assignment(_member_info(assignment.user_data))
+
+
+def _member_info(user_data: bytes) -> dict[str, object]:
+    try:
+        info = json.loads(user_data or b"{}")
+    except ValueError:
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+@dataclass
+class _TenantRun:
+    """The pollers of one owned tenant, and how to stop them."""
+
+    stop: StopToken = field(default_factory=StopToken)
+    done: list[anyio.Event] = field(default_factory=list)
+    scopes: list[anyio.CancelScope] = field(default_factory=list)  # one per poller, past the grace period
+
+
+class PollerOwnership(ConsumerRebalanceListener):  # type: ignore[misc]
+    """A component that holds this replica's place in the ownership group and runs the pollers
+    of the tenants it is assigned, each under the supervisor, until a stop request."""
+
+    def __init__(self, config: WorkerConfig, specs: list[PollerSpec], supervise: Supervise,
+                 *, share: ReplicaShare = REPLICAS) -> None:
+        self.config = config
+        self.kafka = config.kafka.connection()
+        self.by_tenant: dict[str, list[PollerSpec]] = defaultdict(list)
+        for spec in specs:
+            self.by_tenant[spec.poller.tenant].append(spec)
+        self._supervise = supervise
+        self._share = share
+        self._runs: dict[str, _TenantRun] = {}
+        self._group: anyio.abc.TaskGroup | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._health = Health()
+        self._stop = StopToken()
+        self.assigned = anyio.Event()  # set at the first assignment (tests, the start-up log)
+
+    @property
+    def owned(self) -> list[str]:
+        """The tenants whose pollers run here now."""
+        return sorted(self._runs)
+
+    def component(self) -> Component:
+        """The supervised component."""
+        return Component(COMPONENT, self.run)
+
+    async def run(self, stop: StopToken, health: Health) -> None:
+        """Join the group, run the owned pollers, leave the group on a stop request."""
+        self._stop, self._health = stop, health
+        kafka = self.config.kafka
+        session_ms = int(kafka.session_timeout_seconds * 1000)
+        consumer = self._consumer = AIOKafkaConsumer(
+            **self.kafka.options(), group_id=self.kafka.name(poller_group(kafka.consumer_group_prefix)),
+            client_id=f"edusync-ownership-{kafka.replica_id}", enable_auto_commit=False,
+            session_timeout_ms=session_ms, heartbeat_interval_ms=max(1000, session_ms // 5),
+            # The listener stops pollers, which may finish a commit first: give it time.
+            rebalance_timeout_ms=max(60_000, int(self.config.runtime.shutdown_grace_seconds * 2000)),
+            partition_assignment_strategy=(
+                TenantAssignor(kafka.replica_id, self.by_tenant, self._membership),),
+        )
+        consumer.subscribe([self.kafka.name(POLLER_CONTROL)], listener=self)
+        try:
+            async with task_group() as tg:
+                self._group = tg
+                patience = max(30.0, kafka.broker_patience_seconds)
+                try:
+                    with anyio.fail_after(patience):
+                        await consumer.start()
+                except TimeoutError as exc:
+                    raise BrokerUnavailableError(
+                        f"Kafka broker {self.kafka.bootstrap} unreachable: ownership group not joined in "
+                        f"{patience:.0f}s") from exc
+                last_contact = time.monotonic()
+                while not stop.stopping:
+                    # Fetching keeps the membership alive (max.poll.interval); the topic stays empty.
+                    with anyio.move_on_after(1.0):
+                        await consumer.getmany(timeout_ms=500)
+                    if time.monotonic() - last_contact > 10:
+                        await require_broker(consumer, self.kafka.bootstrap, kafka.broker_patience_seconds)
+                        last_contact = time.monotonic()
+                # Stop the pollers before leaving, so the next owners start after our last commit.
+                await self._release(list(self._runs))
+                tg.cancel_scope.cancel()
+        finally:
+            self._group = None
+            with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+                await consumer.stop()  # leaves the group: the others rebalance at once
+            TENANTS_OWNED.set(0)
+            self._share.update(1)
+
+    def _membership(self, info: dict[str, object]) -> None:
+        members = info.get("members")
+        if isinstance(members, int):
+            self._share.update(members)
+        duplicates = info.get("duplicates") or []
+        if duplicates:
+            log.error("several live replicas share a replica id; their handler producers fence each other: "
+                      "give each replica its own (EDUSYNC_REPLICA_ID or kafka.replica_id)", replica_ids=duplicates)
+        if info.get("mismatched"):
+            log.error("the replicas of this group run different tenant lists, so some tenants may have no "
+                      "poller: give every replica the same configuration, or each deployment its own "
+                      "kafka.namespace or consumer_group_prefix", replicas=info.get("replicas"))
+
+    # -- the rebalance listener ----------------------------------------------------------------
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        """Stop every poller (eager rebalancing revokes everything); each finishes its commit."""
+        if self._runs:
+            await self._release(list(self._runs))
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        """Start the pollers of the tenants on ``assigned``."""
+        OWNERSHIP_REBALANCES.inc()
+        consumer, group = self._consumer, self._group
+        if consumer is None or group is None or self._stop.stopping:
+            return
+        count = len(consumer.partitions_for_topic(self.kafka.name(POLLER_CONTROL)) or ())
+        mine = {tp.partition for tp in assigned}
+        tenants = sorted(t for t in self.by_tenant if count and tenant_partition(t, count) in mine)
+        for tenant in tenants:
+            if tenant not in self._runs:
+                self._start(group, tenant)
+        TENANTS_OWNED.set(len(self._runs))
+        self._health.set(COMPONENT, State.READY)
+        log.info("pollers assigned", replica=self.config.kafka.replica_id, tenants=tenants,
+                 partitions=sorted(mine), replicas=self._share.members)
+        self.assigned.set()
+
+    def _start(self, group: anyio.abc.TaskGroup, tenant: str) -> None:
+        run = self._runs[tenant] = _TenantRun()
+        patience = self.config.kafka.broker_patience_seconds
+        for spec in self.by_tenant[tenant]:
+            finished, scope = anyio.Event(), anyio.CancelScope()
+            run.done.append(finished)
+            run.scopes.append(scope)
+            group.start_soon(self._one, poller_component(spec, self.config), run.stop, scope, patience, finished)
+
+    async def _one(self, component: Component, stop: StopToken, scope: anyio.CancelScope, patience: float,
+                   finished: anyio.Event) -> None:
+        try:
+            with scope:
+                await self._supervise(component, stop, self._health, patience)
+        finally:
+            self._health.forget(component.name)
+            finished.set()
+
+    async def _release(self, tenants: list[str]) -> None:
+        """Stop the pollers of ``tenants`` and wait for them (a commit in hand is finished)."""
+        runs = [self._runs.pop(t) for t in tenants if t in self._runs]
+        for run in runs:
+            run.stop.set()
+        grace = self.config.runtime.shutdown_grace_seconds
+        with anyio.move_on_after(grace) as waited:
+            for run in runs:
+                for finished in run.done:
+                    await finished.wait()
+        if waited.cancelled_caught:
+            # The partitions move on now; a poll still running would race the next owner.
+            log.warning("pollers did not stop within the grace period; cancelled", tenants=tenants,
+                        grace_seconds=grace)
+            for run in runs:
+                for scope in run.scopes:
+                    scope.cancel()
+        TENANTS_OWNED.set(len(self._runs))
+        if tenants:
+            log.info("pollers revoked", replica=self.config.kafka.replica_id, tenants=sorted(tenants))
