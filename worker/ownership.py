@@ -49,22 +49,32 @@ def _rank(replica: str, partition: int) -> bytes:
 
 
 def balanced_rendezvous(partitions: Iterable[int], replicas: Iterable[str]) -> dict[str, list[int]]:
-    """Each partition to the replica that ranks it highest among those with room (at most
-    ceil(P/N) each): balanced, and sticky, since a replica's ranks depend only on its own id, so
-    a restarted replica gets its partitions back and a new one takes a share from each."""
+    """Each partition to the replica that ranks it highest (rendezvous hashing), then the overfull
+    hand their weakest-ranked partitions to the next-best replica with room, until each holds
+    P // N or one more. Sticky: a replica's ranks depend only on its own id, so a restarted
+    replica gets its partitions back and a new one takes its share from the others."""
     members = sorted(set(replicas))
-    parts = sorted(partitions)
     out: dict[str, list[int]] = {m: [] for m in members}
     if not members:
         return out
-    room = -(-len(parts) // len(members))
-    # Partitions whose favourite is clearest go first, so few fall to a second choice.
+    parts = sorted(partitions)
+    order = {p: sorted(members, key=lambda m: _rank(m, p), reverse=True) for p in parts}
     for p in parts:
-        for member in sorted(members, key=lambda m: _rank(m, p), reverse=True):
-            if len(out[member]) < room:
-                out[member].append(p)
-                break
-    return out
+        out[order[p][0]].append(p)
+    base, extra = divmod(len(parts), len(members))
+    # The extra slots go to the replicas most partitions prefer.
+    quota = {m: base + (1 if i < extra else 0)
+             for i, m in enumerate(sorted(members, key=lambda m: (-len(out[m]), m)))}
+    spill = []
+    for m in members:
+        held = sorted(out[m], key=lambda p: _rank(m, p))  # weakest first
+        while len(held) > quota[m]:
+            spill.append(held.pop(0))
+        out[m] = held
+    for p in sorted(spill):
+        taker = next(m for m in order[p] if len(out[m]) < quota[m])
+        out[taker].append(p)
+    return {m: sorted(ps) for m, ps in out.items()}
 
 
 class TenantAssignor:
