@@ -214,7 +214,7 @@ class PollerOwnership(ConsumerRebalanceListener):  # type: ignore[misc]
                 tg.cancel_scope.cancel()
         finally:
             self._group = None
-            with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
                 await consumer.stop()  # leaves the group: the others rebalance at once
             TENANTS_OWNED.set(0)
             self._share.update(1)
