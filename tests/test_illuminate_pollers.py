@@ -225,6 +225,35 @@ def test_section_tracks_changes_and_unseen_keys_per_walk() -> None:
     assert revived.seen is Seen.REVIVED and not section.is_pending("2")
 
 
+def test_a_record_dropped_and_recreated_unchanged_is_a_new_event_id_and_a_retried_walk_the_same() -> None:
+    from datetime import UTC, datetime
+
+    from worker.clients.illuminate_models import RosterRow
+    from worker.pollers.snapshot_diff import Differ
+
+    def differ() -> Differ:
+        d = Differ(tenant="t1", source="/illuminate/t1", kind="roster", topic=illuminate_topic("rosters"),
+                   store=SnapshotStore("127.0.0.1:1", "t1"), detector="snapshot_diff")
+        d.section = Section("roster")
+        return d
+
+    row, now = RosterRow(student_id="7", section_id="30"), datetime.now(UTC)
+    d = differ()
+    first = d.page([row], walk_tag(1), "walk 1", now, walk=1).events
+    d.page([], walk_tag(2), "walk 2", now, walk=2)
+    d.settle([row.natural_key()], walk_tag(2), 2, "walk 2", now)  # missing once: pending
+    dropped = d.settle([row.natural_key()], walk_tag(3), 3, "walk 3", now).events  # twice: deleted
+    again = d.page([row], walk_tag(4), "walk 4", now, walk=4).events
+    assert len(first) == len(dropped) == len(again) == 1
+    assert len({first[0].event.id, dropped[0].event.id, again[0].event.id}) == 3, "a re-enrolment is news"
+    # A retry of walk 4 (the transaction failed; the section is read again) makes the same id.
+    retry = differ()
+    retry.page([row], walk_tag(1), "walk 1", now, walk=1)
+    assert retry.section is not None
+    retry.section.apply(row.natural_key(), None)
+    assert retry.page([row], walk_tag(4), "walk 4 again", now, walk=4).events[0].event.id == again[0].event.id
+
+
 def test_deletion_guard_holds_only_large_shares_beyond_the_floor() -> None:
     guard = DeletionGuard(max_share=0.1, min_count=10)
     assert not guard.holds(10, 20)  # at or under the floor: always allowed (tiny entities)

@@ -228,7 +228,7 @@ class IlluminateScoresPoller:
         upstream = (f"{self.variant.value}?modified_after={walk.modified_after.isoformat()} "
                     f"walk {walk.number} page {page.page}/{page.num_pages}")
         self.commits.dirty = True
-        changes = self.differ.page(page.records, walk.tag, upstream, datetime.now(UTC))
+        changes = self.differ.page(page.records, walk.tag, upstream, datetime.now(UTC), walk=walk.number)
         walk.upserts += changes.upserts
         cursor = cur.model_copy(update={
             "seq": cur.seq + 1, "phase": "incremental", "walk": walk.number, "walk_date": walk.walk_date,
@@ -265,7 +265,7 @@ class IlluminateScoresPoller:
             page = await self._next_page(rec.pages)
             upstream = f"{self.variant.value}?assessment_id={assessment} walk {rec.number} page {page.page}"
             self.commits.dirty = True
-            changes = self.differ.page(page.records, rec.tag, upstream, datetime.now(UTC))
+            changes = self.differ.page(page.records, rec.tag, upstream, datetime.now(UTC), walk=rec.number)
             rec.seen += len(page.records)
             rec.upserts += changes.upserts
             if changes.duplicates:

@@ -166,7 +166,7 @@ class IlluminateSnapshotPoller:
         now = datetime.now(UTC)
         upstream = f"{self.spec.endpoint} walk {walk.number} page {page.page}/{page.num_pages}"
         self.commits.dirty = True
-        changes = self.differ.page(page.records, walk.tag, upstream, now)
+        changes = self.differ.page(page.records, walk.tag, upstream, now, walk=walk.number)
         walk.seen += len(page.records)
         walk.duplicates += changes.duplicates
         walk.upserts += changes.upserts

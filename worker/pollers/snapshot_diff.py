@@ -124,9 +124,11 @@ class Differ:
             raise RuntimeError(f"snapshot section {self.kind} is not loaded")
         return self.section
 
-    def page(self, records: Sequence[IlluminateRecord], tag: int, upstream: str, now: datetime) -> Changes:
-        """Compare one page with the snapshot: upsert events and hash writes for what changed.
-        Memory is updated at once; the caller reloads the section if the transaction fails."""
+    def page(self, records: Sequence[IlluminateRecord], tag: int, upstream: str, now: datetime, *,
+             walk: int) -> Changes:
+        """Compare one page of walk number ``walk`` with the snapshot: upsert events and hash
+        writes for what changed. Memory is updated at once; the caller reloads the section if the
+        transaction fails."""
         section = self._loaded()
         out = Changes()
         for record in records:
@@ -139,7 +141,8 @@ class Differ:
             out.writes.append(StateWrite(self.store, self.store.key(self.kind, natural), stored_value(digest)))
             if seen.seen is Seen.REVIVED:
                 continue  # back after a miss with the same content: only the pending mark goes
-            out.events.append(Outbound(self.topic, self._upsert(record, natural, digest, seen.previous, upstream, now)))
+            out.events.append(Outbound(self.topic, self._upsert(record, natural, digest, seen.previous, walk,
+                                                                upstream, now)))
             out.upserts += 1
         return out
 
@@ -173,10 +176,14 @@ class Differ:
         return out
 
     def _upsert(
-        self, record: IlluminateRecord, natural: str, digest: int, previous: int | None, upstream: str,
-        now: datetime,
+        self, record: IlluminateRecord, natural: str, digest: int, previous: int | None, walk: int,
+        upstream: str, now: datetime,
     ) -> CloudEvent:
         before = hex64(previous) if previous is not None else None
+        # A record that is new carries its walk, so one dropped and re-created with the same
+        # content (a student re-enrolled) is a new event id, not a copy of its first creation.
+        # The walk number comes from the committed cursor: a retried poll makes the same id.
+        origin = before or f"new@{walk}"
         # The client record is mapped onto the published contract (schemas/illuminate_records.py).
         payload = self.payload.model_validate({
             "natural_key": natural, "key_parts": split_key(natural), "content_hash": hex64(digest),
@@ -184,7 +191,7 @@ class Differ:
         })
         return make_event(
             tenant=self.tenant, source=self.source, type=self.upserted_type,
-            subject=self.store.key(self.kind, natural), version=f"{before or 'new'}>{hex64(digest)}",
+            subject=self.store.key(self.kind, natural), version=f"{origin}>{hex64(digest)}",
             data=payload, time=now, upstreamcursor=upstream,
             partitionkey=partition_key(self.tenant, self.kind, natural),
         )
