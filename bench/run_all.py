@@ -24,6 +24,7 @@ BENCHMARKS: list[str] = [
     "bench.canvas_requests",
     "bench.matrixlms_budget",
     "bench.roster_sync",
+    "bench.state_restore",
 ]
 
 
