@@ -58,7 +58,7 @@ from handlers.roster_reference import ROSTER_TOPICS
 from simulators.illuminate import DEFAULT_CREDENTIALS, IlluminateSimulator, SeedSpec
 from simulators.roster_projection import RosterProjection, RosterReport
 from worker.asgi_server import ThreadedServer
-from worker.handler_frame import group_id_for
+from worker.tenant_slots import slot_group_id
 
 ROOT = Path(__file__).resolve().parent.parent
 # A school day inside the generated session, so every run sees the same district.
@@ -313,7 +313,8 @@ def run_bench(opts: Options, workdir: Path) -> dict[str, Any]:
             # A shared broker holds other runs' roster events: the new groups start at the end.
             for target in targets:
                 for topic in ROSTER_TOPICS:
-                    anyio.run(skip_history, bootstrap, group_id_for(target.handler, worker.group_prefix), topic)
+                    anyio.run(skip_history, bootstrap, slot_group_id(target.handler, tenant, worker.group_prefix),
+                              topic)
         matrix = next((t for t in targets if isinstance(t, MatrixTarget)), None)
         sim_start = matrix.sim_now() if matrix is not None else None
         say(f"worker starting for tenant {tenant} (log {worker.log})")

@@ -10,6 +10,7 @@ import pytest
 
 from simulators.classroom import ALL_SCOPES
 from tests.roster_env import ClassTarget, RosterEnv
+from worker.tenant_slots import handler_component_name
 
 pytestmark = pytest.mark.slow(20)
 
@@ -24,7 +25,7 @@ def test_a_class_key_without_a_write_scope_pauses_the_handler_and_dead_letters_n
     try:
         env.start_worker()
         deadline = time.monotonic() + 120
-        while env.metric("edusync_component_paused", component=f"handler:{HANDLER}") < 1:
+        while env.metric("edusync_component_paused", component=handler_component_name(HANDLER, env.tenant)) < 1:
             assert time.monotonic() < deadline, env.log_tail()
             time.sleep(1)
         assert env.dead_letters(HANDLER) == []

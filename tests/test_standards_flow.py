@@ -27,6 +27,7 @@ from worker.kafka.producer import TransactionalProducer
 from worker.poller_frame import cursor_key
 from worker.pollers.abconnect_events import POLLER_NAME
 from worker.state_store import StateStore
+from worker.tenant_slots import handler_component_name
 from worker.topics import ABCONNECT_EVENTS, CURSORS
 
 pytestmark = pytest.mark.slow(150)
@@ -243,7 +244,7 @@ def test_a_rejected_canvas_token_pauses_the_handler_until_it_is_accepted_again(e
     env.seed(documents=2, standards=10)
     env.start_worker()
     env.wait_converged(timeout=120)
-    component = "handler:standards_to_canvas"
+    component = handler_component_name("standards_to_canvas", env.tenant)
     with env.canvas.lock:
         grant = env.canvas.tokens.grants.pop(CANVAS_TOKEN)  # Canvas now answers 401 with WWW-Authenticate
     env.mutate("modify_standard", count=3, seed=2)

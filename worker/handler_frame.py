@@ -47,6 +47,7 @@ from worker.health import Health, State
 from worker.kafka.connection import Kafka, connect
 from worker.kafka.errors import BrokerUnavailableError, require_broker
 from worker.kafka.producer import TransactionalProducer
+from worker.kafka.reader import topic_partitions
 from worker.ledger import Ledger, LedgerView
 from worker.metrics import (
     COMPONENT_UP,
@@ -174,21 +175,27 @@ class HandlerRunner:
         self, handler: AnyHandler, *, kafka: Kafka, producer: TransactionalProducer, view: LedgerView,
         settings: HandlerSettings | None = None, group_id: str | None = None, broker_patience: float = 60.0,
         backoff: Backoff | None = None, health: Health | None = None, paused_retry: float = 60.0,
+        assign_all: bool = False, scope: str | None = None,
     ) -> None:
+        """``assign_all`` reads every partition of the topics without joining ``group_id`` (which
+        then only keeps the offsets): the mode of a tenant slot's handler, which the ownership
+        group gives one replica. ``scope`` names that slot: its deferrals and its component."""
         self.handler = handler
         self.kafka = connect(kafka)
         self.producer = producer
         self.view = view
         self.settings = settings or HandlerSettings()
         self.ledger = Ledger(view, handler.name)
-        self.deferrals = DeferralStore(self.kafka, handler.name, self.settings.max_defer_seconds)
+        self.assign_all = assign_all
+        scoped = f"{handler.name}.{scope}" if scope else handler.name
+        self.deferrals = DeferralStore(self.kafka, scoped, self.settings.max_defer_seconds)
         self.backoff = backoff or Backoff(base=0.2, cap=30.0)
         self.health = health or Health()
         self.paused_retry = paused_retry
         self.group_id = group_id or group_id_for(handler.name)
         self.broker_patience = broker_patience
         self.dlq = dlq_topic(handler.name)
-        self.component = f"handler:{handler.name}"
+        self.component = f"handler:{scoped}"
         self.started = anyio.Event()
         self._batch_handler = handler if isinstance(handler, BatchHandler) else None
         self._event_handler = handler if isinstance(handler, Handler) else None
@@ -224,7 +231,8 @@ class HandlerRunner:
         HANDLER_DEFERRED.labels(self.handler.name).set(len(self.deferrals))
         self.view.subscribe(self._ledger_changed)
         consumer = self._consumer = self._new_consumer()
-        consumer.subscribe(self.kafka.names(list(self.handler.topics)), listener=_Rebalance(self))
+        if not self.assign_all:
+            consumer.subscribe(self.kafka.names(list(self.handler.topics)), listener=_Rebalance(self))
         # start() waits forever for a broker that is not there; joining a group can take
         # several seconds even when it is, hence the floor.
         start_patience = max(30.0, self.broker_patience)
@@ -236,6 +244,10 @@ class HandlerRunner:
             raise BrokerUnavailableError(
                 f"Kafka broker {self.kafka.bootstrap} unreachable: consumer group not joined in {start_patience:.0f}s"
             ) from exc
+        if self.assign_all:
+            # Positions start at the group's committed offsets (earliest where there are none).
+            consumer.assign([tp for topic in self.kafka.names(list(self.handler.topics))
+                             for tp in await topic_partitions(consumer, topic)])
         self._set_state()
         self.started.set()
         try:

@@ -18,12 +18,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import orjson
 import structlog
 from aiokafka import ConsumerRecord, TopicPartition
 
 from worker.kafka.connection import Kafka, connect
-from worker.kafka.reader import committed_batches, follow_committed
+from worker.kafka.reader import committed_batches, follow_committed, last_stable_offsets
 from worker.topics import LEDGER
 
 if TYPE_CHECKING:
@@ -49,6 +50,8 @@ class LedgerView:
         self._children: dict[str, set[str]] = {}
         self._listeners: list[Callable[[str], None]] = []
         self._resume_at: dict[TopicPartition, int] = {}
+        self._positions: dict[TopicPartition, int] = {}  # the follower's, past transaction markers
+        self._progress = anyio.Event()
         self.restored = False
         self.followed = 0
 
@@ -103,7 +106,20 @@ class LedgerView:
     async def follow(self) -> None:
         """Apply what other processes commit to the topic, until cancelled (run it in a task group)."""
         await follow_committed(self.kafka, [self.topic], self._resume_at, self._apply_followed,
-                               client_id=f"edusync-ledger-view-{self.writer_id[:8]}")
+                               client_id=f"edusync-ledger-view-{self.writer_id[:8]}", positions=self._positions,
+                               on_progress=self._progressed)
+
+    def _progressed(self) -> None:
+        self._progress.set()
+        self._progress = anyio.Event()
+
+    async def catch_up(self, timeout: float = 60.0) -> None:
+        """Return once ``follow`` has read everything committed to the topic up to now: what a
+        replica that just handed a tenant over wrote is in this view before its new owner works."""
+        ends = await last_stable_offsets(self.kafka, self.topic)
+        with anyio.fail_after(timeout):
+            while any(self._positions.get(tp, self._resume_at.get(tp, 0)) < end for tp, end in ends.items()):
+                await self._progress.wait()
 
     def _apply_followed(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         for rec in records:

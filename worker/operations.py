@@ -15,6 +15,7 @@ from worker.kafka.connection import Kafka, KafkaConnection
 from worker.kafka.reader import committed_batches, topic_partitions
 from worker.poller_frame import cursor_key
 from worker.state_store import StateStore
+from worker.tenant_slots import slot_name, slot_of
 from worker.topics import CURSORS, dlq_topic
 from worker.wiring import build_wiring
 
@@ -34,10 +35,15 @@ async def status(config: WorkerConfig) -> dict[str, Any]:
         "handlers": {},
     }
     for handler in wiring.handlers:
-        group = group_id_for(handler.name, config.kafka.consumer_group_prefix)
+        # One group per tenant slot (worker/tenant_slots.py); each reads every partition.
+        slots = sorted({slot_of(t) for t in wiring.handler_tenants.get(handler.name, ())})
+        base = group_id_for(handler.name, config.kafka.consumer_group_prefix)
+        backlogs = {slot_name(n): await _backlog(kafka, f"{base}.{slot_name(n)}", list(handler.topics))
+                    for n in slots}
         report["handlers"][handler.name] = {
-            "group": group,
-            "backlog": await _backlog(kafka, group, list(handler.topics)),
+            "groups": {name: f"{base}.{name}" for name in backlogs},
+            "backlog": sum(backlogs.values()),
+            "backlog_by_slot": backlogs,
             "dead_letters": len(await read_dead_letters(kafka, handler.name)),
         }
     return report

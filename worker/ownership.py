@@ -1,10 +1,11 @@
-"""Poller ownership through Kafka's group membership.
+"""Tenant ownership through Kafka's group membership.
 
 Every replica joins one consumer group on the control topic (``edusync._pollers``), whose
-partitions stand for tenants (``tenant_partition``). The group's leader assigns the partitions
-(``TenantAssignor``); a replica runs exactly the pollers of the tenants on its partitions. On a
-revocation the pollers finish the transaction in hand and stop before the group moves on; the
-next owner's transactional producer, with the same per-tenant-and-poller id, fences a zombie.
+partitions are tenant slots (``tenant_partition``). The group's leader assigns the partitions
+(``TenantAssignor``); a replica runs exactly the work of the slots it is assigned: the pollers of
+their tenants and a runner per handler for them (worker/tenant_slots.py). On a revocation that
+work finishes the transaction in hand and stops before the group moves on; the next owner's
+transactional producers, with the same per-poller and per-slot ids, fence a zombie.
 The leader also tells each member how many live replicas there are, which splits the rate
 budgets (``worker.replica_share``). Nothing is ever consumed from the control topic: the
 membership is the point.
@@ -26,22 +27,23 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.cluster import ClusterMetadata
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment, ConsumerProtocolMemberMetadata
 
-from worker.components import Component, poller_component
+from worker.components import Component
 from worker.concurrency import task_group
 from worker.config import WorkerConfig
 from worker.health import Health, State
 from worker.kafka.errors import BrokerUnavailableError, require_broker
 from worker.kafka.tenant_partitions import tenant_partition
 from worker.metrics import OWNERSHIP_REBALANCES, TENANTS_OWNED
-from worker.poller_frame import PollerSpec
 from worker.replica_share import REPLICAS, ReplicaShare
 from worker.shutdown import StopToken
 from worker.topics import POLLER_CONTROL, poller_group
 
 log = structlog.get_logger(__name__)
 
-COMPONENT = "pollers:ownership"
+COMPONENT = "ownership"
 Supervise = Callable[[Component, StopToken, Health, float], Awaitable[None]]
+# The work of one owned slot: its tenants' pollers and its handler runners.
+SlotComponents = Callable[[int, frozenset[str]], list[Component]]
 
 
 def _rank(replica: str, partition: int) -> bytes:
@@ -138,28 +140,28 @@ def _member_info(user_data: bytes) -> dict[str, object]:
 
 
 @dataclass
-class _TenantRun:
-    """The pollers of one owned tenant, and how to stop them."""
+class _SlotRun:
+    """The components of one owned slot, and how to stop them."""
 
     stop: StopToken = field(default_factory=StopToken)
     done: list[anyio.Event] = field(default_factory=list)
     scopes: list[anyio.CancelScope] = field(default_factory=list)  # one per poller, past the grace period
 
 
-class PollerOwnership(ConsumerRebalanceListener):  # type: ignore[misc]
-    """A component that holds this replica's place in the ownership group and runs the pollers
-    of the tenants it is assigned, each under the supervisor, until a stop request."""
+class TenantOwnership(ConsumerRebalanceListener):  # type: ignore[misc]
+    """A component that holds this replica's place in the ownership group and runs the work of
+    the slots it is assigned, each component under the supervisor, until a stop request."""
 
-    def __init__(self, config: WorkerConfig, specs: list[PollerSpec], supervise: Supervise,
+    def __init__(self, config: WorkerConfig, slot_components: SlotComponents, supervise: Supervise,
                  *, share: ReplicaShare = REPLICAS) -> None:
         self.config = config
         self.kafka = config.kafka.connection()
-        self.by_tenant: dict[str, list[PollerSpec]] = defaultdict(list)
-        for spec in specs:
-            self.by_tenant[spec.poller.tenant].append(spec)
+        self.tenants = sorted(t.id for t in config.tenants)
+        self._slot_components = slot_components
         self._supervise = supervise
         self._share = share
-        self._runs: dict[str, _TenantRun] = {}
+        self._runs: dict[int, _SlotRun] = {}
+        self._tenants_of: dict[int, frozenset[str]] = {}
         self._group: anyio.abc.TaskGroup | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._health = Health()
@@ -168,8 +170,8 @@ class PollerOwnership(ConsumerRebalanceListener):  # type: ignore[misc]
 
     @property
     def owned(self) -> list[str]:
-        """The tenants whose pollers run here now."""
-        return sorted(self._runs)
+        """The tenants whose work runs here now."""
+        return sorted(t for slot in self._runs for t in self._tenants_of.get(slot, ()))
 
     def component(self) -> Component:
         """The supervised component."""
@@ -187,7 +189,7 @@ class PollerOwnership(ConsumerRebalanceListener):  # type: ignore[misc]
             # The listener stops pollers, which may finish a commit first: give it time.
             rebalance_timeout_ms=max(60_000, int(self.config.runtime.shutdown_grace_seconds * 2000)),
             partition_assignment_strategy=(
-                TenantAssignor(kafka.replica_id, self.by_tenant, self._membership),),
+                TenantAssignor(kafka.replica_id, self.tenants, self._membership),),
         )
         consumer.subscribe([self.kafka.name(POLLER_CONTROL)], listener=self)
         try:
@@ -240,31 +242,36 @@ class PollerOwnership(ConsumerRebalanceListener):  # type: ignore[misc]
             await self._release(list(self._runs))
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        """Start the pollers of the tenants on ``assigned``."""
+        """Start the work of the slots on ``assigned`` that hold tenants."""
         OWNERSHIP_REBALANCES.inc()
         consumer, group = self._consumer, self._group
         if consumer is None or group is None or self._stop.stopping:
             return
         count = len(consumer.partitions_for_topic(self.kafka.name(POLLER_CONTROL)) or ())
         mine = {tp.partition for tp in assigned}
-        tenants = sorted(t for t in self.by_tenant if count and tenant_partition(t, count) in mine)
-        for tenant in tenants:
-            if tenant not in self._runs:
-                self._start(group, tenant)
-        TENANTS_OWNED.set(len(self._runs))
+        by_slot: dict[int, set[str]] = defaultdict(set)
+        for tenant in self.tenants:
+            if count and (slot := tenant_partition(tenant, count)) in mine:
+                by_slot[slot].add(tenant)
+        for slot, members in sorted(by_slot.items()):
+            if slot not in self._runs:
+                self._tenants_of[slot] = frozenset(members)
+                self._start(group, slot)
+        tenants = self.owned
+        TENANTS_OWNED.set(len(tenants))
         self._health.set(COMPONENT, State.READY)
         log.info("pollers assigned", replica=self.config.kafka.replica_id, tenants=tenants,
-                 partitions=sorted(mine), replicas=self._share.members)
+                 slots=sorted(self._runs), partitions=sorted(mine), replicas=self._share.members)
         self.assigned.set()
 
-    def _start(self, group: anyio.abc.TaskGroup, tenant: str) -> None:
-        run = self._runs[tenant] = _TenantRun()
+    def _start(self, group: anyio.abc.TaskGroup, slot: int) -> None:
+        run = self._runs[slot] = _SlotRun()
         patience = self.config.kafka.broker_patience_seconds
-        for spec in self.by_tenant[tenant]:
+        for component in self._slot_components(slot, self._tenants_of[slot]):
             finished, scope = anyio.Event(), anyio.CancelScope()
             run.done.append(finished)
             run.scopes.append(scope)
-            group.start_soon(self._one, poller_component(spec, self.config), run.stop, scope, patience, finished)
+            group.start_soon(self._one, component, run.stop, scope, patience, finished)
 
     async def _one(self, component: Component, stop: StopToken, scope: anyio.CancelScope, patience: float,
                    finished: anyio.Event) -> None:
@@ -275,9 +282,10 @@ class PollerOwnership(ConsumerRebalanceListener):  # type: ignore[misc]
             self._health.forget(component.name)
             finished.set()
 
-    async def _release(self, tenants: list[str]) -> None:
-        """Stop the pollers of ``tenants`` and wait for them (a commit in hand is finished)."""
-        runs = [self._runs.pop(t) for t in tenants if t in self._runs]
+    async def _release(self, slots: list[int]) -> None:
+        """Stop the work of ``slots`` and wait for it (a commit in hand is finished)."""
+        tenants = sorted(t for slot in slots for t in self._tenants_of.get(slot, ()))
+        runs = [self._runs.pop(slot) for slot in slots if slot in self._runs]
         for run in runs:
             run.stop.set()
         grace = self.config.runtime.shutdown_grace_seconds
@@ -292,6 +300,6 @@ class PollerOwnership(ConsumerRebalanceListener):  # type: ignore[misc]
             for run in runs:
                 for scope in run.scopes:
                     scope.cancel()
-        TENANTS_OWNED.set(len(self._runs))
+        TENANTS_OWNED.set(len(self.owned))
         if tenants:
-            log.info("pollers revoked", replica=self.config.kafka.replica_id, tenants=sorted(tenants))
+            log.info("pollers revoked", replica=self.config.kafka.replica_id, tenants=tenants, slots=sorted(slots))

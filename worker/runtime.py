@@ -11,7 +11,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from worker.asgi_server import serve_app
-from worker.components import Component, handler_component
+from worker.components import Component, poller_component
 from worker.concurrency import task_group
 from worker.config import WorkerConfig
 from worker.health import Health
@@ -20,9 +20,11 @@ from worker.kafka.errors import BrokerUnavailableError
 from worker.kafka.security_check import check_security
 from worker.ledger import LedgerView
 from worker.ops_server import create_ops_app
-from worker.ownership import PollerOwnership
+from worker.ownership import TenantOwnership
 from worker.shutdown import StopToken, stop_on_signals
 from worker.supervision import supervise
+from worker.tables import TopicTable
+from worker.tenant_slots import slot_handler_component
 from worker.topics import ensure_topics
 from worker.wiring import Wiring, build_wiring
 
@@ -56,10 +58,18 @@ ComponentsFor = Callable[[WorkerConfig, Wiring, LedgerView], list[Component]]
 
 
 def default_components(config: WorkerConfig, wiring: Wiring, view: LedgerView) -> list[Component]:
-    """The poller-ownership component (it runs the pollers of the tenants this replica is
-    assigned) and one supervised component per handler of ``wiring``."""
-    components = [PollerOwnership(config, wiring.pollers, supervise).component()] if wiring.pollers else []
-    return components + [handler_component(h, config, view) for h in wiring.handlers]
+    """The ownership component: for each tenant slot this replica is assigned, it runs the
+    pollers of the slot's tenants and one runner per handler for them (worker/tenant_slots.py)."""
+    if not (wiring.pollers or wiring.handlers):
+        return []
+
+    def slot_components(slot: int, tenants: frozenset[str]) -> list[Component]:
+        pollers = [poller_component(s, config) for s in wiring.pollers if s.poller.tenant in tenants]
+        handlers = [slot_handler_component(h, config, view, slot, served)
+                    for h in wiring.handlers if (served := tenants & wiring.handler_tenants.get(h.name, frozenset()))]
+        return pollers + handlers
+
+    return [TenantOwnership(config, slot_components, supervise).component()]
 
 
 async def run_worker(
@@ -81,8 +91,11 @@ async def run_worker(
         if created:
             log.info("created topics", topics=created)
         view = LedgerView(kafka)
+        tables = _tables(wiring)
         if wiring.handlers:
             await view.restore()
+            for table in tables:
+                await table.restore()
         components = components_for(config, wiring, view)
         health.kafka_ready = True
         async with task_group() as outer:
@@ -90,6 +103,9 @@ async def run_worker(
                 outer.start_soon(stop_on_signals, stop)
             if wiring.handlers:
                 outer.start_soon(view.follow)
+            for table in tables:
+                if table.claim():  # followed for the whole process: slot runners come and go
+                    outer.start_soon(table.follow)
             async with serve_app(create_ops_app(health), config.ops.host, config.ops.port) as url:
                 log.info("worker started", ops=url, components=[c.name for c in components],
                          tenants=[t.id for t in config.tenants], replica=config.kafka.replica_id,
@@ -100,6 +116,16 @@ async def run_worker(
     finally:
         with anyio.CancelScope(shield=True):
             await wiring.clients.aclose()
+
+
+def _tables(wiring: Wiring) -> list[TopicTable]:
+    """The reference tables of every handler, once each."""
+    out: list[TopicTable] = []
+    for handler in wiring.handlers:
+        for table in getattr(handler, "tables", ()):
+            if all(table is not t for t in out):
+                out.append(table)
+    return out
 
 
 async def _run_components(

@@ -25,6 +25,7 @@ class Wiring:
     pollers: list[PollerSpec] = field(default_factory=list)
     handlers: list[AnyHandler] = field(default_factory=list)
     clients: ClientPool = field(default_factory=ClientPool)
+    handler_tenants: dict[str, frozenset[str]] = field(default_factory=dict)  # handler -> tenants it serves
 
     def topics(self) -> list[TopicSpec]:
         """Every topic the registered flows use, the state topics, and this wiring's DLQs."""
@@ -54,5 +55,7 @@ def build_wiring(config: WorkerConfig) -> Wiring:
                 wiring.pollers += flow.pollers(context, settings)
     for flow in FLOWS:
         if enabled[flow.name] and flow.handlers is not None:
-            wiring.handlers += flow.handlers(enabled[flow.name])
+            for handler in flow.handlers(enabled[flow.name]):
+                wiring.handlers.append(handler)
+                wiring.handler_tenants[handler.name] = frozenset(enabled[flow.name])
     return wiring

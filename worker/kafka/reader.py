@@ -83,9 +83,13 @@ async def committed_batches(
 async def follow_committed(
     kafka: Kafka, topics: list[str], resume_at: dict[TopicPartition, int],
     apply: Callable[[list[ConsumerRecord[bytes, bytes]]], None], *, client_id: str, poll_ms: int = 200,
+    positions: dict[TopicPartition, int] | None = None, on_progress: Callable[[], None] | None = None,
 ) -> None:
     """Hand ``apply`` every committed record of logical ``topics`` from ``resume_at`` (0 where
-    absent), as they arrive, until cancelled. For views restored with ``committed_batches``."""
+    absent), as they arrive, until cancelled. For views restored with ``committed_batches``.
+    ``positions`` is kept at the consumer's position per partition (past transaction markers),
+    so a caller can tell when the view has read up to a given offset; ``on_progress`` is called
+    after each update of them."""
     connection = connect(kafka)
     consumer = AIOKafkaConsumer(**connection.options(), isolation_level="read_committed",
                                 enable_auto_commit=False, group_id=None, client_id=client_id)
@@ -99,6 +103,11 @@ async def follow_committed(
             batch = await consumer.getmany(timeout_ms=poll_ms, max_records=5000)
             for records in batch.values():
                 apply(records)
+            if positions is not None:
+                for tp in partitions:
+                    positions[tp] = await consumer.position(tp)
+                if on_progress is not None:
+                    on_progress()
     finally:
         with anyio.CancelScope(shield=True), anyio.move_on_after(5):
             await consumer.stop()
@@ -110,6 +119,19 @@ async def _high_watermarks(connection: KafkaConnection, partitions: list[TopicPa
                              enable_auto_commit=False, group_id=None)
     await probe.start()
     try:
+        return dict(await probe.end_offsets(partitions))
+    finally:
+        await probe.stop()
+
+
+async def last_stable_offsets(kafka: Kafka, topic: str) -> dict[TopicPartition, int]:
+    """The end of what a read_committed reader of logical ``topic`` can see now, per partition."""
+    connection = connect(kafka)
+    probe = AIOKafkaConsumer(**connection.options(), isolation_level="read_committed",
+                             enable_auto_commit=False, group_id=None)
+    await probe.start()
+    try:
+        partitions = await topic_partitions(probe, connection.name(topic))
         return dict(await probe.end_offsets(partitions))
     finally:
         await probe.stop()
