@@ -225,7 +225,7 @@ def test_section_tracks_changes_and_unseen_keys_per_walk() -> None:
     assert revived.seen is Seen.REVIVED and not section.is_pending("2")
 
 
-def test_a_record_dropped_and_recreated_unchanged_is_a_new_event_id_and_a_retried_walk_the_same() -> None:
+def test_a_record_dropped_and_recreated_or_changed_back_is_a_new_event_id_and_a_retried_walk_the_same() -> None:
     from datetime import UTC, datetime
 
     from worker.clients.illuminate_models import RosterRow
@@ -252,6 +252,10 @@ def test_a_record_dropped_and_recreated_unchanged_is_a_new_event_id_and_a_retrie
     assert retry.section is not None
     retry.section.apply(row.natural_key(), None)
     assert retry.page([row], walk_tag(4), "walk 4 again", now, walk=4).events[0].event.id == again[0].event.id
+    # A change, its undoing and the same change again: three events, three ids.
+    moved = RosterRow(student_id="7", section_id="30", leave_date="2026-06-01")
+    flips = [d.page([r], walk_tag(w), f"walk {w}", now, walk=w).events for w, r in ((5, moved), (6, row), (7, moved))]
+    assert len({f[0].event.id for f in flips}) == 3
 
 
 def test_deletion_guard_holds_only_large_shares_beyond_the_floor() -> None:

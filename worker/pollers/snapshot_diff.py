@@ -180,10 +180,10 @@ class Differ:
         upstream: str, now: datetime,
     ) -> CloudEvent:
         before = hex64(previous) if previous is not None else None
-        # A record that is new carries its walk, so one dropped and re-created with the same
-        # content (a student re-enrolled) is a new event id, not a copy of its first creation.
-        # The walk number comes from the committed cursor: a retried poll makes the same id.
-        origin = before or f"new@{walk}"
+        # The walk is part of the version: a record dropped and re-created with the same content
+        # (a re-enrolment), or changed back and then again (A>B, B>A, A>B), is a new event id, not
+        # a copy of the earlier one. The walk number comes from the committed cursor, so a retried
+        # poll makes the same id.
         # The client record is mapped onto the published contract (schemas/illuminate_records.py).
         payload = self.payload.model_validate({
             "natural_key": natural, "key_parts": split_key(natural), "content_hash": hex64(digest),
@@ -191,7 +191,7 @@ class Differ:
         })
         return make_event(
             tenant=self.tenant, source=self.source, type=self.upserted_type,
-            subject=self.store.key(self.kind, natural), version=f"{origin}>{hex64(digest)}",
+            subject=self.store.key(self.kind, natural), version=f"{before or 'new'}>{hex64(digest)}@{walk}",
             data=payload, time=now, upstreamcursor=upstream,
             partitionkey=partition_key(self.tenant, self.kind, natural),
         )
