@@ -7,10 +7,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from worker.config import WorkerConfig
-from worker.handler_frame import AnyHandler, HandlerRunner, group_id_for
-from worker.health import Health, State
+from worker.health import Health
 from worker.kafka.producer import TransactionalProducer
-from worker.ledger import LedgerView
 from worker.poller_frame import PollerRunner, PollerSpec
 from worker.shutdown import StopToken
 from worker.state_store import StateStore
@@ -51,26 +49,6 @@ def poller_component(spec: PollerSpec, config: WorkerConfig) -> Component:
             runner = PollerRunner(poller, p, cursors, interval=spec.interval, idle_backoff=spec.idle_backoff,
                                   deadline=spec.deadline, health=health,
                                   paused_retry=config.runtime.paused_retry_seconds)
-            await runner.run(stop)
-
-    return Component(name, run)
-
-
-def handler_component(handler: AnyHandler, config: WorkerConfig, view: LedgerView) -> Component:
-    """Wrap a handler: start its transactional producer, then consume (its ledger is ``view``)."""
-    kafka = config.kafka
-    name = f"handler:{handler.name}"
-
-    async def run(stop: StopToken, health: Health) -> None:
-        tid = handler_transactional_id(handler.name, kafka.replica_id, kafka.consumer_group_prefix)
-        async with TransactionalProducer(kafka.connection(), tid) as p:
-            health.set(name, State.STARTING)
-            runner = HandlerRunner(
-                handler, kafka=kafka.connection(), producer=p, view=view,
-                settings=config.handler_settings(handler.name), broker_patience=kafka.broker_patience_seconds,
-                group_id=group_id_for(handler.name, kafka.consumer_group_prefix), health=health,
-                paused_retry=config.runtime.paused_retry_seconds,
-            )
             await runner.run(stop)
 
     return Component(name, run)

@@ -86,8 +86,9 @@ class KafkaConfig(_Strict):
     replication_factor: int = Field(1, ge=1)
     min_insync_replicas: int = Field(1, ge=1, description="of every topic; checked at start-up")
     replica_id: str = Field(default_factory=default_replica_id, pattern=r"^[A-Za-z0-9_.-]+$",
-                            description="stable per replica (the pod name): its transactional ids fence its own "
-                                        "zombies; defaults to EDUSYNC_REPLICA_ID, else the host name")
+                            description="stable per replica (the pod name), unique among live ones: a restarted "
+                                        "replica gets its tenant slots back; defaults to EDUSYNC_REPLICA_ID, "
+                                        "else the host name")
     broker_patience_seconds: float = Field(60.0, gt=0)
     session_timeout_seconds: float = Field(
         10.0, ge=6, le=300, description="a replica silent this long loses its pollers to the others")
