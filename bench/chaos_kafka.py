@@ -1,7 +1,8 @@
 """Kafka for ``bench.chaos``: its own broker (``deploy/local_kafka.py``, a data folder under
 ``var/``, free ports) that can be restarted in place, and the end-of-run scan of every topic with a
 ``read_committed`` consumer: records per topic, duplicate CloudEvent ids per topic, record
-timestamps for the timeline and the resume measurements, and the Canvas event ids the audit
+timestamps for the timeline and the resume measurements (event topics only: the state topics are
+compacted, so their history is gone by the end of a run), and the Canvas event ids the audit
 pollers published.
 
 The scan uses aiokafka directly (not the worker's reader) so the harness does not depend on the
@@ -16,7 +17,6 @@ from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -101,8 +101,6 @@ class TopicScan:
     timeline: dict[str, dict[int, int]] = field(default_factory=dict)
     # tenant -> sorted event record timestamps (epoch s), every event topic
     tenant_events: dict[str, list[float]] = field(default_factory=dict)
-    # "tenant/poller" -> sorted timestamps of its committed cursor records (one per poll)
-    cursor_commits: dict[str, list[float]] = field(default_factory=dict)
     # tenant -> audit kind -> Canvas event ids published
     audit_ids: dict[str, dict[str, set[str]]] = field(default_factory=dict)
     seconds: float = 0.0
@@ -113,21 +111,8 @@ class TopicScan:
         i = bisect_right(times, t)
         return times[i] if i < len(times) else None
 
-    def next_commit_after(self, key: str, t: float) -> float | None:
-        """The first cursor commit of poller ``key`` timestamped after ``t``."""
-        times = self.cursor_commits.get(key, [])
-        i = bisect_right(times, t)
-        return times[i] if i < len(times) else None
-
-    def cadence(self, key: str) -> float | None:
-        """The median time between two cursor commits of poller ``key`` (its normal rhythm)."""
-        times = self.cursor_commits.get(key, [])
-        gaps = sorted(b - a for a, b in pairwise(times))
-        return gaps[len(gaps) // 2] if gaps else None
-
     def as_json(self) -> dict[str, Any]:
-        cadences = {k: round(c, 2) for k in sorted(self.cursor_commits) if (c := self.cadence(k)) is not None}
-        return {"poller_cadence_s": cadences, "records": self.records, "events": self.events,
+        return {"records": self.records, "events": self.events,
                 "unique_ids": self.unique_ids,
                 "duplicate_ids": self.duplicate_ids, "duplicate_copies": self.duplicate_copies,
                 "duplicate_examples": self.duplicate_examples, "unparsed": self.unparsed,
@@ -177,7 +162,7 @@ async def scan_topics(bootstrap: str, t0: float, timeout: float = 300.0, only: I
     finally:
         await consumer.stop()
         await probe.stop()
-    for times in (*scan.tenant_events.values(), *scan.cursor_commits.values()):
+    for times in scan.tenant_events.values():
         times.sort()
     scan.seconds = time.monotonic() - started
     return scan
@@ -217,7 +202,6 @@ class _TopicReader:
             "edusync.dlq.") or topic == "edusync.matrixlms.reconcile"
         self.event_topic = is_event_topic(topic)
         self.audit_kind = AUDIT_TOPICS.get(topic)
-        self.cursors = topic == "edusync._cursors"
 
     def take(self, records: list[Any]) -> None:
         scan = self.scan
@@ -225,10 +209,6 @@ class _TopicReader:
             self.count += 1
             stamp = r.timestamp / 1000.0
             key = (r.key or b"").decode(errors="replace")
-            if self.cursors and r.value is not None:
-                parts = key.split("/")
-                if len(parts) >= 2:
-                    scan.cursor_commits.setdefault(f"{parts[0]}/{parts[1]}", []).append(stamp)
             if self.binned:
                 slot = int((stamp - self.t0) // BIN_SECONDS)
                 self.bins[slot] = self.bins.get(slot, 0) + 1

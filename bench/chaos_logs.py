@@ -33,7 +33,6 @@ from bench.chaos_kafka import TopicScan
 RESTART_EVENT = "component failed; restarting"
 FENCED = b"ProducerFenced"
 OWNERSHIP = re.compile(r"\b(assigned|revoked)\b", re.IGNORECASE)
-FAST_CADENCE = 15.0
 QUIET_AFTER = 30.0  # seconds after a kill, a restart or the broker restart that are not steady state
 
 
@@ -263,10 +262,9 @@ def resume_times(digest: LogDigest, scan: TopicScan, kills: list[dict[str, Any]]
       worker logs ownership);
     - ``published_log_s``: a "published" line for the tenant in another process;
     - ``next_event_s``: the tenant's next event record on any event topic (Kafka timestamp);
-    - ``pollers_committed_median_s``: the median over the tenant's pollers (those seen on the
-      killed process that normally commit at least every ``FAST_CADENCE`` s) of the time to its next
-      cursor commit (``edusync._cursors`` timestamps; a poll commits its cursor even when it finds
-      nothing); ``slowest_poller`` names the last one.
+
+    (Cursor commits would be a finer heartbeat, but ``edusync._cursors`` is compacted: by the end
+    of a run most of its history is gone.)
 
     ``reference`` gives the same Kafka measures taken ``reference_offset`` s before the kill: the
     cadence of a tenant's events when nothing was killed, to read the others against.
@@ -296,20 +294,6 @@ def resume_times(digest: LogDigest, scan: TopicScan, kills: list[dict[str, Any]]
             row["next_event_s"] = _gap(scan.next_event_after(tenant, t), t)
             row["reference_next_event_s"] = _gap(scan.next_event_after(tenant, t - reference_offset),
                                                  t - reference_offset)
-            # Pollers that commit at least every FAST_CADENCE s normally (reconcile pollers wait minutes
-            # between polls by design and would measure their own schedule, not the kill).
-            pollers = sorted(p for p in (inc.pollers if inc else set()) if p.startswith(f"{tenant}/")
-                             and (c := scan.cadence(p)) is not None and c <= FAST_CADENCE)
-            commits = {p: _gap(scan.next_commit_after(p, t), t) for p in pollers}
-            found = sorted(c for c in commits.values() if c is not None)
-            row["pollers"] = len(pollers)
-            row["pollers_committed_median_s"] = statistics.median(found) if found else None
-            row["pollers_never_committed"] = sum(1 for c in commits.values() if c is None)
-            slowest = max(commits.items(), key=lambda kv: -1.0 if kv[1] is None else kv[1], default=None)
-            row["slowest_poller"] = None if slowest is None else {"poller": slowest[0], "s": slowest[1]}
-            ref = sorted(c for p in pollers if (c := _gap(scan.next_commit_after(p, t - reference_offset),
-                                                          t - reference_offset)) is not None)
-            row["reference_pollers_committed_median_s"] = statistics.median(ref) if ref else None
             tenants.append(row)
         out.append({**kill, "tenants_from": source, "tenants": tenants})
     return out
@@ -321,8 +305,7 @@ def _gap(at: float | None, t: float) -> float | None:
 
 def summarise_resume(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Median, 90th percentile and max of each measure over every (kill, tenant)."""
-    keys = ("assigned_s", "published_log_s", "next_event_s", "reference_next_event_s", "pollers_committed_median_s",
-            "reference_pollers_committed_median_s")
+    keys = ("assigned_s", "published_log_s", "next_event_s", "reference_next_event_s")
     out: dict[str, Any] = {"kills": len(rows), "tenant_kills": sum(len(r["tenants"]) for r in rows)}
     resumed = Counter("another replica" if (b := t.get("resumed_by")) not in (None, "itself, restarted") else
                       (b or "no ownership line") for r in rows for t in r["tenants"])

@@ -9,6 +9,7 @@ with the run's data, which also writes the JSON).
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Sequence
 from itertools import pairwise
@@ -18,6 +19,7 @@ from typing import Any
 from bench.report import REPORTS_DIR, md_table
 
 FAMILIES = ("illuminate", "abconnect", "canvas audit")
+COLORS = {"illuminate": "tab:blue", "abconnect": "tab:orange", "canvas audit": "tab:green", "ledger writes": "tab:red"}
 
 
 def _f(value: Any, digits: int = 1, none: str = "-") -> str:
@@ -51,7 +53,8 @@ def verdict(data: dict[str, Any]) -> list[str]:
                    f"events; the differences {how} (see Convergence).")
     backlog = _backlog_summary(data)
     if backlog:
-        out.append("Handler backlogs (records not committed by the group, an upper bound): " + "; ".join(
+        out.append("Handler backlogs (records not yet committed, summed over the handler's consumer groups, an "
+                   "upper bound): " + "; ".join(
             f"`{h}` peak {v['peak']:,} at {v['peak_t']:.0f} s, {v['at_stream_end']:,} when the stream ended"
             for h, v in backlog.items() if v["peak"]) + ".")
     topics = data["topics"]
@@ -99,18 +102,37 @@ def verdict(data: dict[str, Any]) -> list[str]:
     return out
 
 
+def _handler_of(group: str) -> str | None:
+    """``chaos.roster_to_canvas`` or ``chaos.roster_to_canvas.slot18`` -> ``roster_to_canvas``; None for
+    the poller-ownership group."""
+    name = group.split(".", 1)[1] if "." in group else group
+    name = re.sub(r"\.slot\d+$", "", name)
+    return None if name.startswith("_pollers") else name
+
+
+def backlog_series(data: dict[str, Any]) -> dict[str, list[tuple[float, int]]]:
+    """Each handler's backlog over time (its consumer groups summed: a worker may run one per slot)."""
+    out: dict[str, list[tuple[float, int]]] = {}
+    for sample in data.get("backlog_timeline") or []:
+        sums: dict[str, int] = {}
+        for group, value in sample.items():
+            handler = None if group == "t" else _handler_of(group)
+            if handler is not None:
+                sums[handler] = sums.get(handler, 0) + int(value)
+        for handler, value in sums.items():
+            out.setdefault(handler, []).append((float(sample["t"]), value))
+    return dict(sorted(out.items()))
+
+
 def _backlog_summary(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    samples = data.get("backlog_timeline") or []
     end = data["stream"]["end"]
-    groups = sorted({k for x in samples for k in x if k != "t" and not k.endswith("._pollers")})
     out = {}
-    for group in groups:
-        series = [(x["t"], x[group]) for x in samples if group in x]
+    for group, series in backlog_series(data).items():
         if not series:
             continue
         peak_t, peak = max(series, key=lambda p: p[1])
         before = [v for t, v in series if t <= end]
-        out[group.removeprefix("chaos.")] = {"peak": peak, "peak_t": peak_t,
+        out[group] = {"peak": peak, "peak_t": peak_t,
                                              "at_stream_end": before[-1] if before else 0}
     return out
 
@@ -269,8 +291,8 @@ def render_markdown(data: dict[str, Any], png_name: str) -> str:
         "",
         "Times in seconds from the replicas' first start. Warning and error log lines by event (all replicas):",
         "",
-        md_table(["event", "lines"], [[f"`{k[:100]}`", f"{v:,}"] for k, v in data["logs"]["warnings_by_event"].items()],
-                 "lr"),
+        md_table(["event", "lines"], [[f"`{k[:100]}`", f"{v:,}"] for k, v in sorted(
+            data["logs"]["warnings_by_event"].items(), key=lambda kv: -kv[1])], "lr"),
         "",
         "## How it was measured",
         "",
@@ -386,10 +408,13 @@ def _convergence_lines(data: dict[str, Any]) -> list[str]:
     conv = data["convergence"]
     checks = conv["checks"]
     rows = [[c["tenant"], c["target"], "OK" if c["ok"] else "**differs**",
-             "" if c["ok"] else "; ".join(f"{k} {v}" for k, v in c["differences"].items())[:200]] for c in checks]
+             "" if c["ok"] else "; ".join(f"{k} {v}" for k, v in c["differences"].items())[:200],
+             "" if c["ok"] else "; ".join(f"{ex[0]}" for ex in c.get("examples", {}).values() if ex)[:160]
+             .replace("|", "/")] for c in checks]
     audit = [[a["tenant"], f"canvas audit: {a['kind']}", "OK" if not a["missing"] else "**missing**",
               f"{a['published']:,} published of {a['expected']:,} expected" + (
-                  f"; {a['missing']:,} missing" if a["missing"] else "")] for a in conv["audit"]]
+                  f"; {a['missing']:,} missing" if a["missing"] else ""),
+              ", ".join(a.get("missing_examples") or [])] for a in conv["audit"]]
     history = conv["history"]
     stream_end = data["stream"]["end"]
     at = conv.get("converged_at")
@@ -402,7 +427,7 @@ def _convergence_lines(data: dict[str, Any]) -> list[str]:
             if at is not None else ("the differences stopped changing (stalled) and the wait ended."
                                     if conv.get("stalled") else "they never all matched before the timeout.")),
         "",
-        md_table(["tenant", "target", "result", "differences"], rows + audit, "llll"),
+        md_table(["tenant", "target", "result", "differences", "for example"], rows + audit, "lllll"),
         "",
         "Roster targets against the projection of the tenant's Illuminate district "
         "(`simulators/roster_convergence_*.py`), Canvas outcomes against AB Connect "
@@ -463,28 +488,22 @@ def _resume_lines(data: dict[str, Any]) -> list[str]:
             return f"{max(values):.1f}" if values else "-"
 
         by = sorted({str(t.get("resumed_by")) for t in tenants if t.get("resumed_by")})
-        slow = [t["slowest_poller"] for t in tenants if t.get("slowest_poller") and t["slowest_poller"]["s"]]
-        slowest = max(slow, key=lambda p: p["s"], default=None)
         rows.append([f"{k['t']:.0f}", f"{k['replica']}.{k['incarnation']}", str(len(tenants)),
                      ", ".join(by) or ("(owned no tenant)" if not tenants else k["tenants_from"]),
                      worst("assigned_s"), worst("published_log_s"), worst("next_event_s"),
-                     worst("reference_next_event_s"), worst("pollers_committed_median_s"),
-                     f"`{slowest['poller']}` {slowest['s']:.1f}" if slowest else "-"])
+                     worst("reference_next_event_s")])
     srows = []
     for key, label in (("assigned_s", "ownership 'assigned' again (another process)"),
                        ("published_log_s", "'published' line in another process"),
                        ("next_event_s", "next event of the tenant (Kafka)"),
-                       ("reference_next_event_s", "  same, 15 s before the kill"),
-                       ("pollers_committed_median_s", "the tenant's pollers committed again (median poller)"),
-                       ("reference_pollers_committed_median_s", "  same, 15 s before the kill")):
+                       ("reference_next_event_s", "  same, 15 s before the kill")):
         v = summary[key]
         srows.append([label, str(v["n"]), _f(v["median"], 2), _f(v["p90"], 2), _f(v["max"], 2), str(v["missing"])])
     how = (f"The worker logged {own:,} ownership lines ({', '.join(logs['ownership_lines'])}); a killed replica's "
            "tenants are those it owned at the kill." if own else
            "The worker logs no poller ownership yet (no `pollers assigned` / `pollers revoked` lines), so a killed "
            "replica's tenants are those it logged `published` for, and resuming is measured from Kafka: the "
-           "tenant's next event record after the kill, and the next cursor commit of each of its pollers "
-           "(`edusync._cursors`, one per poll even when it finds nothing).")
+           "tenant's next event record after the kill.")
     if not own:
         how += (" Every replica runs every tenant's pollers in this baseline, so the other replicas' pollers never "
                 "stopped: the gaps show how quickly the survivors' (possibly fenced, backing off) pollers published "
@@ -512,7 +531,7 @@ def _resume_lines(data: dict[str, Any]) -> list[str]:
         "Per kill (the worst tenant):",
         "",
         md_table(["kill at s", "process", "tenants", "resumed by", "assigned", "published (log)", "next event",
-                  "ref.", "pollers (median)", "slowest poller"], rows, "lllrrrrrrl") if rows else "No kills.",
+                  "ref. (15 s before)"], rows, "lllrrrrr") if rows else "No kills.",
     ]
 
 
@@ -565,21 +584,21 @@ def render_png(data: dict[str, Any], path: Path) -> None:
             continue
         xs = list(range(min(0, min(bins)), max(bins) + 1))
         ax1.plot([x * width for x in xs], [bins.get(x, 0) / width for x in xs], label=name,
-                 linestyle="--" if name == "ledger writes" else "-", linewidth=1.2)
+                 linestyle="--" if name == "ledger writes" else "-", linewidth=1.2, color=COLORS.get(name))
     ax1.set_ylabel("records/s (committed)")
     ax1.set_title("Events published per topic family and handler ledger writes; kills (red), restarts (green), "
                   "broker restart (grey)", fontsize=9)
     changes = data["changes"]["timeline"]
-    for source, bins_s in changes.items():
-        bins = {int(k): v for k, v in bins_s.items()}
+    for source, family_name in (("illuminate", "illuminate"), ("abconnect", "abconnect"),
+                                ("canvas_grades", "canvas audit")):
+        bins = {int(k): v for k, v in changes.get(source, {}).items()}
         if bins:
             xs = list(range(min(bins), max(bins) + 1))
-            ax2.plot([x * width for x in xs], [bins.get(x, 0) / width for x in xs], label=source, linewidth=1.0)
+            ax2.plot([x * width for x in xs], [bins.get(x, 0) / width for x in xs], label=source, linewidth=1.0,
+                     color=COLORS[family_name])
     ax2.set_ylabel("changes/s made")
-    backlog = data.get("backlog_timeline") or []
-    for group in sorted({k for x in backlog for k in x if k != "t" and not k.endswith("._pollers")}):
-        pts = [(x["t"], x[group]) for x in backlog if group in x]
-        ax5.plot([p[0] for p in pts], [p[1] for p in pts], label=group.removeprefix("chaos."), linewidth=1.0)
+    for handler, pts in backlog_series(data).items():
+        ax5.plot([p[0] for p in pts], [p[1] for p in pts], label=handler, linewidth=1.0)
     ax5.set_ylabel("handler backlog")
     logs = data["logs"]
     fenced, restarts = logs["fenced_per_minute"], logs["restarts_per_minute"]
@@ -589,6 +608,9 @@ def render_png(data: dict[str, Any], path: Path) -> None:
     ax3.bar([m * 60 + 45 for m in minutes], [restarts[m] if m < len(restarts) else 0 for m in minutes], width=28,
             label="component restarts", color="tab:purple", alpha=0.7)
     ax3.set_ylabel("per minute")
+    if not any(fenced) and not any(restarts):
+        ax3.text(0.5, 0.5, "no ProducerFenced line and no component restart", transform=ax3.transAxes,
+                 ha="center", va="center", fontsize=9, color="grey")
     samples = data.get("cpu_timeline") or []
     for key, label in (("replicas", "replicas"), ("kafka", "Kafka"), ("harness", "harness (simulators)"),
                        ("machine", "whole machine")):
