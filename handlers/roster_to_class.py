@@ -42,7 +42,7 @@ from handlers.roster_identity import RosterIds
 from handlers.roster_reference import ROSTER_TOPICS, RosterReference
 from schemas.envelope import CloudEvent
 from worker.clients.classroom import ClassroomClient, ClassSpec, EnrollmentSpec, UserSpec
-from worker.clients.errors import AmbiguousWriteError, PermanentUpstreamError
+from worker.clients.errors import AmbiguousWriteError, NotFoundError, PermanentUpstreamError
 from worker.errors import PermanentFailure, PrerequisiteMissing
 from worker.ledger import Ledger
 from worker.metrics import Outcome
@@ -262,7 +262,15 @@ class _Sync:
             if entry is None:
                 await self._create_enrollment(spec, ext_class_id)
             else:
-                await self.client.update_enrollment(spec, ext_class_id=ext_class_id)
+                try:
+                    await self.client.update_enrollment(spec, ext_class_id=ext_class_id)
+                except NotFoundError:
+                    if self.ledger.get(key) is None:
+                        return wrote  # dropped in another lane while this update was in flight
+                    # Gone from Class behind the ledger's back (removed by hand): enrol again.
+                    log.info("class enrolment missing; enrolling again", handler=HANDLER_NAME, tenant=self.t,
+                             ext_class_id=ext_class_id, person=person)
+                    await self._create_enrollment(spec, ext_class_id)
             self.ledger.put(key, wanted)
             wrote = True
 
