@@ -890,7 +890,49 @@ def _ownership_json(digest: LogDigest, t0: float, s: RunState, replicas: list[Re
             at_end[replica] = sorted(owned)
     total = sum(seconds.values())
     return {"lines": lines[:400], "first_assignment_after_start_s": first, "tenants_at_stream_end": at_end,
-            "tenant_seconds_share": {r: round(v / total, 3) for r, v in sorted(seconds.items())} if total else {}}
+            "tenant_seconds_share": {r: round(v / total, 3) for r, v in sorted(seconds.items())} if total else {},
+            "unowned": _unowned(digest, ends, stream, t0)}
+
+
+def _unowned(digest: LogDigest, ends: dict[tuple[str, int], float | None], stream: tuple[float, float],
+             t0: float) -> dict[str, Any]:
+    """How long each tenant had no live process running its pollers during the stream: from a
+    process's "assigned" to its "revoked" (or its death) it owns the tenants it was given."""
+    if not digest.ownership:
+        return {}
+    held: dict[str, list[tuple[float, float]]] = {}
+    for (replica, index) in digest.incarnations:
+        since: dict[str, float] = {}
+        end = ends.get((replica, index)) or stream[1]
+        for o in (o for o in digest.ownership if (o.replica, o.incarnation) == (replica, index)):
+            if o.t > end:
+                break
+            for tenant in o.tenants:
+                if o.kind == "assigned":
+                    since.setdefault(tenant, o.t)
+                elif tenant in since:
+                    held.setdefault(tenant, []).append((since.pop(tenant), o.t))
+        for tenant, start in since.items():
+            held.setdefault(tenant, []).append((start, end))
+    window = stream[1] - stream[0]
+    out: dict[str, Any] = {}
+    for tenant in sorted(held):
+        at, covered, longest, gap_at = stream[0], 0.0, 0.0, stream[0]
+        for start, stop in sorted(held[tenant]):
+            start, stop = max(start, stream[0]), min(stop, stream[1])
+            if stop <= at:
+                continue
+            if start > at:
+                if start - at > longest:
+                    longest, gap_at = start - at, at
+                at = start
+            covered += stop - at
+            at = stop
+        if stream[1] - at > longest:
+            longest, gap_at = stream[1] - at, at
+        out[tenant] = {"seconds": round(window - covered, 1), "share": round((window - covered) / window, 4),
+                       "longest_s": round(longest, 1), "longest_at": round(gap_at - t0, 1)}
+    return out
 
 
 def _logs_json(digest: LogDigest, spans: list[Span], s: RunState, window: Span) -> dict[str, Any]:

@@ -53,8 +53,8 @@ def verdict(data: dict[str, Any]) -> list[str]:
                    f"events; the differences {how} (see Convergence).")
     backlog = _backlog_summary(data)
     if backlog:
-        out.append("Handler backlogs (records not yet committed, summed over the handler's consumer groups, an "
-                   "upper bound): " + "; ".join(
+        out.append("Handler backlogs (records its slowest consumer group had not committed yet, an upper bound): "
+                   + "; ".join(
             f"`{h}` peak {v['peak']:,} at {v['peak_t']:.0f} s, {v['at_stream_end']:,} when the stream ended"
             for h, v in backlog.items() if v["peak"]) + ".")
     topics = data["topics"]
@@ -84,6 +84,13 @@ def verdict(data: dict[str, Any]) -> list[str]:
         out.append(f"After a kill, a tenant of the killed replica published again within median {_s(nxt['median'])}"
                    f" (p90 {_s(nxt['p90'])}, max {_s(nxt['max'])}); the same measure 15 s before the kills: median "
                    f"{_s(ref['median'])}, max {_s(ref['max'])}.{own}")
+    unowned = data["logs"].get("ownership", {}).get("unowned", {})
+    if unowned:
+        shares = sorted(v["share"] for v in unowned.values())
+        longest = max(v["longest_s"] for v in unowned.values())
+        out.append(f"Each tenant's pollers were down (no live owner) {shares[0]:.0%}-{shares[-1]:.0%} of the stream, "
+                   f"the longest gap {longest:.0f} s: after every kill until the group reassigned it, and during "
+                   "rebalances (`pollers revoked` ... `pollers assigned`) when a restarted replica rejoined.")
     stops = data["stops"]
     late = [s for s in stops if not s["within_grace"]]
     slowest = max((s["seconds"] for s in stops), default=0)
@@ -111,14 +118,16 @@ def _handler_of(group: str) -> str | None:
 
 
 def backlog_series(data: dict[str, Any]) -> dict[str, list[tuple[float, int]]]:
-    """Each handler's backlog over time (its consumer groups summed: a worker may run one per slot)."""
+    """Each handler's backlog over time: its slowest consumer group's (a worker may run one group per
+    tenant slot, each reading every partition and skipping the other slots' events, so their sum
+    would count most records several times)."""
     out: dict[str, list[tuple[float, int]]] = {}
     for sample in data.get("backlog_timeline") or []:
         sums: dict[str, int] = {}
         for group, value in sample.items():
             handler = None if group == "t" else _handler_of(group)
             if handler is not None:
-                sums[handler] = sums.get(handler, 0) + int(value)
+                sums[handler] = max(sums.get(handler, 0), int(value))
         for handler, value in sums.items():
             out.setdefault(handler, []).append((float(sample["t"]), value))
     return dict(sorted(out.items()))
@@ -515,10 +524,14 @@ def _resume_lines(data: dict[str, Any]) -> list[str]:
     if own and first:
         how += (" From 'worker started' to the process's first `pollers assigned` with tenants: "
                 + ", ".join(f"{k} {_s(v)}" for k, v in sorted(first.items())) + ".")
-    at_end = logs.get("ownership", {}).get("tenants_at_stream_end", {})
-    if own and at_end:
-        how += (" Tenants each replica owned when the stream ended: " + "; ".join(
-            f"{r} {len(t)} ({', '.join(t) or 'none'})" for r, t in sorted(at_end.items())) + ".")
+    unowned = logs.get("ownership", {}).get("unowned", {})
+    if own and unowned:
+        worst_tenant = max(unowned.items(), key=lambda kv: kv[1]["longest_s"])
+        how += (" Tenants without a live process running their pollers (from a kill, or a `pollers revoked`, to the "
+                "next `pollers assigned`): " + ", ".join(f"{t} {v['seconds']:.0f} s ({v['share']:.1%})"
+                                                          for t, v in unowned.items())
+                + f" of the {data['stream']['end'] - data['stream']['start']:.0f} s stream; the longest gap "
+                f"{worst_tenant[1]['longest_s']:.1f} s ({worst_tenant[0]} at {worst_tenant[1]['longest_at']:.0f} s).")
     share = logs.get("ownership", {}).get("tenant_seconds_share", {})
     if own and share:
         how += (" Share of the stream's tenant-seconds each replica ran pollers for: " + ", ".join(
@@ -599,7 +612,7 @@ def render_png(data: dict[str, Any], path: Path) -> None:
     ax2.set_ylabel("changes/s made")
     for handler, pts in backlog_series(data).items():
         ax5.plot([p[0] for p in pts], [p[1] for p in pts], label=handler, linewidth=1.0)
-    ax5.set_ylabel("handler backlog")
+    ax5.set_ylabel("backlog (slowest group)")
     logs = data["logs"]
     fenced, restarts = logs["fenced_per_minute"], logs["restarts_per_minute"]
     minutes = range(max(len(fenced), len(restarts)))
