@@ -145,7 +145,7 @@ class _SlotRun:
 
     stop: StopToken = field(default_factory=StopToken)
     done: list[anyio.Event] = field(default_factory=list)
-    scopes: list[anyio.CancelScope] = field(default_factory=list)  # one per poller, past the grace period
+    scopes: list[anyio.CancelScope] = field(default_factory=list)  # one per component, past the grace period
 
 
 class TenantOwnership(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -166,7 +166,6 @@ class TenantOwnership(ConsumerRebalanceListener):  # type: ignore[misc]
         self._consumer: AIOKafkaConsumer | None = None
         self._health = Health()
         self._stop = StopToken()
-        self.assigned = anyio.Event()  # set at the first assignment (tests, the start-up log)
 
     @property
     def owned(self) -> list[str]:
@@ -178,7 +177,7 @@ class TenantOwnership(ConsumerRebalanceListener):  # type: ignore[misc]
         return Component(COMPONENT, self.run)
 
     async def run(self, stop: StopToken, health: Health) -> None:
-        """Join the group, run the owned pollers, leave the group on a stop request."""
+        """Join the group, run the owned slots' work, leave the group on a stop request."""
         self._stop, self._health = stop, health
         kafka = self.config.kafka
         session_ms = int(kafka.session_timeout_seconds * 1000)
@@ -211,7 +210,7 @@ class TenantOwnership(ConsumerRebalanceListener):  # type: ignore[misc]
                     if time.monotonic() - last_contact > 10:
                         await require_broker(consumer, self.kafka.bootstrap, kafka.broker_patience_seconds)
                         last_contact = time.monotonic()
-                # Stop the pollers before leaving, so the next owners start after our last commit.
+                # Stop the work before leaving, so the next owners start after our last commit.
                 await self._release(list(self._runs))
                 tg.cancel_scope.cancel()
         finally:
@@ -262,7 +261,6 @@ class TenantOwnership(ConsumerRebalanceListener):  # type: ignore[misc]
         self._health.set(COMPONENT, State.READY)
         log.info("pollers assigned", replica=self.config.kafka.replica_id, tenants=tenants,
                  slots=sorted(self._runs), partitions=sorted(mine), replicas=self._share.members)
-        self.assigned.set()
 
     def _start(self, group: anyio.abc.TaskGroup, slot: int) -> None:
         run = self._runs[slot] = _SlotRun()
