@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,36 +62,32 @@ def test_standards_flow_runs_end_to_end_over_sasl_ssl(
         env.close()
 
 
+def refused_start(broker: LocalKafka, tmp_path: Path, unique: str, password: str, **secured: Any) -> tuple[str, str]:
+    """``edusync run`` against the secured listener set up with ``secured``: the one error line
+    it must print (exit 1), and everything it printed."""
+    env = StandardsEnv(broker.bootstrap, tmp_path, unique)
+    try:
+        secure(env.config, broker, **secured)
+        proc = subprocess.run([sys.executable, "-m", "worker", "run", "--config", str(env.config)],
+                              env={"KAFKA_PASSWORD": password, "AB_KEY": "x", "CANVAS_TOKEN": "y",
+                                   "PATH": "/usr/bin:/bin"},
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        env.close()
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("edusync:")]
+    assert len(errors) == 1, proc.stderr[-2000:]
+    return errors[0], proc.stdout + proc.stderr
+
+
 @pytest.mark.parametrize("mechanism", ["SCRAM-SHA-512", "PLAIN"])
 def test_a_wrong_password_is_one_clear_error_line(broker: LocalKafka, tmp_path: Path, unique: str,
                                                   mechanism: str) -> None:
-    env = StandardsEnv(broker.bootstrap, tmp_path, unique)
-    try:
-        secure(env.config, broker, mechanism=mechanism)
-        proc = subprocess.run([sys.executable, "-m", "worker", "run", "--config", str(env.config)],
-                              env={"KAFKA_PASSWORD": "not-the-password", "AB_KEY": "x", "CANVAS_TOKEN": "y",
-                                   "PATH": "/usr/bin:/bin"},
-                              capture_output=True, text=True, timeout=60)
-    finally:
-        env.close()
-    assert proc.returncode == 1, proc.stderr[-2000:]
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("edusync:")]
-    assert len(errors) == 1, proc.stderr[-2000:]
-    assert f"Kafka SASL {mechanism}" in errors[0] and "refused user" in errors[0], errors[0]
-    assert "not-the-password" not in proc.stderr + proc.stdout
+    error, output = refused_start(broker, tmp_path, unique, "not-the-password", mechanism=mechanism)
+    assert f"Kafka SASL {mechanism}" in error and "refused user" in error, error
+    assert "not-the-password" not in output
 
 
 def test_an_untrusted_certificate_is_one_clear_error_line(broker: LocalKafka, tmp_path: Path, unique: str) -> None:
-    env = StandardsEnv(broker.bootstrap, tmp_path, unique)
-    try:
-        secure(env.config, broker, ca=broker.untrusted_ca_file)
-        proc = subprocess.run([sys.executable, "-m", "worker", "run", "--config", str(env.config)],
-                              env={"KAFKA_PASSWORD": broker.sasl_password, "AB_KEY": "x", "CANVAS_TOKEN": "y",
-                                   "PATH": "/usr/bin:/bin"},
-                              capture_output=True, text=True, timeout=60)
-    finally:
-        env.close()
-    assert proc.returncode == 1, proc.stderr[-2000:]
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("edusync:")]
-    assert len(errors) == 1, proc.stderr[-2000:]
-    assert "Kafka TLS" in errors[0] and "not trusted" in errors[0], errors[0]
+    error, _ = refused_start(broker, tmp_path, unique, broker.sasl_password, ca=broker.untrusted_ca_file)
+    assert "Kafka TLS" in error and "not trusted" in error, error
