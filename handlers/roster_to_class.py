@@ -246,10 +246,13 @@ class _Sync:
         return fallback
 
     async def _ensure_person(self, sid: str, ext_class_id: str, person: str, role: Literal["student", "teacher"],
-                             names_now: Callable[[], Names], email: str | None = None) -> bool:
+                             names_now: Callable[[], Names], email: str | None = None, *,
+                             create: bool = True) -> bool:
         """The person is enrolled with the names ``names_now`` gives and ``role``; True if Class was
         written. Names are read again after each write: a rename handled in another partition's
-        lane while this write was in flight is sent too, never lost."""
+        lane while this write was in flight is sent too, never lost. With ``create`` False (a
+        rename's fan-out) only an enrolment the ledger still holds is updated: one a drop removed
+        meanwhile, in the section's own lane, stays removed."""
         key = self._enrollment_key(person, sid)
         wrote = False
         while True:
@@ -258,6 +261,8 @@ class _Sync:
             entry = self.ledger.get(key)
             if entry == wanted:
                 return wrote
+            if entry is None and not create:
+                return wrote  # dropped while the fan-out was on its way here (bench/chaos: re-enrolled)
             spec = EnrollmentSpec(first_name=first, last_name=last, role=role, ext_person_id=person, email=email)
             if entry is None:
                 await self._create_enrollment(spec, ext_class_id)
@@ -271,6 +276,11 @@ class _Sync:
                     log.info("class enrolment missing; enrolling again", handler=HANDLER_NAME, tenant=self.t,
                              ext_class_id=ext_class_id, person=person)
                     await self._create_enrollment(spec, ext_class_id)
+                if self.ledger.get(key) is None:
+                    # Dropped in another lane while this update was in flight; Class applied the
+                    # update first (else it answered 404), then the drop. Noting the names now
+                    # would make the ledger claim an enrolment Class no longer has.
+                    return True
             self.ledger.put(key, wanted)
             wrote = True
 
@@ -311,12 +321,12 @@ class _Sync:
         names = {"first": change.record.first_name or _NO_FIRST, "last": change.record.last_name or _NO_LAST}
         if self.ledger.get(self._person_key(district)) != names:
             self.ledger.put(self._person_key(district), names)
-        for key in enrolments:
+        for key in sorted(enrolments):
             sid = key.rsplit("/", 1)[1]
             klass = self.ledger.get(self._class_key(sid))
             if klass is not None:
                 wrote = await self._ensure_person(sid, klass["ext"], district, "student",
-                                                  _fixed((names["first"], names["last"]))) or wrote
+                                                  _fixed((names["first"], names["last"])), create=False) or wrote
         return Outcome.APPLIED if wrote else Outcome.NOOP
 
     async def staff(self, change: StaffChange) -> Outcome:

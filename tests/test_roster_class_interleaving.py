@@ -1,0 +1,103 @@
+"""The Class handler when a rename's fan-out and a drop of one of the student's enrolments run
+at once, in two lanes of one process (bench/chaos met the dropped enrolment re-created, and the
+ledger claiming an enrolment Class no longer had). Real Class simulator over loopback; the
+interleaving is fixed by holding the rename's first update until the drop is done."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import pytest
+
+from handlers.roster_changes import EnrollmentChange, StudentChange
+from handlers.roster_identity import RosterIds
+from handlers.roster_reference import roster_reference
+from handlers.roster_to_class import ClassTenant, _Sync
+from schemas.illuminate_records import StudentRecordV1
+from simulators.classroom import DEMO_SECRET, ClassSimulator, create_app
+from simulators.server import ThreadedServer
+from tests.http_settings import http_settings
+from worker.clients.classroom import ClassroomClient
+from worker.clients.classroom_specs import ClassSpec, EnrollmentSpec
+from worker.ledger import Ledger, LedgerView
+
+pytestmark = pytest.mark.anyio
+
+TENANT = "d1"
+PERSON = "500129"
+SECTIONS = ("30000", "30001")
+
+
+class HeldClient(ClassroomClient):
+    """The real client, whose first enrolment update waits until ``release`` is set."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url, DEMO_SECRET, timezone="America/Los_Angeles", http=http_settings(2, timeout=5.0))
+        self.release = anyio.Event()
+        self.held = anyio.Event()
+        self.held_class: str | None = None
+
+    async def update_enrollment(self, person: EnrollmentSpec, **kwargs: Any) -> Any:
+        if not self.held.is_set():
+            self.held_class = kwargs.get("ext_class_id")
+            self.held.set()
+            await self.release.wait()
+        return await super().update_enrollment(person, **kwargs)
+
+
+@pytest.fixture
+def url() -> Iterator[tuple[ClassSimulator, str]]:
+    sim = ClassSimulator(keys={DEMO_SECRET: {}})
+    with ThreadedServer(create_app(sim)) as srv:
+        yield sim, srv.url
+
+
+def roster_of(sim: ClassSimulator, ext: str) -> dict[str, str]:
+    with sim.lock:
+        klass = next(c for c in sim.store.classes.values() if c.ext_class_id == ext)
+        return {e.ext_person_id: e.last_name for e in klass.enrollments if e.role == "student"}
+
+
+async def test_a_drop_during_a_renames_fan_out_stays_dropped(url: tuple[ClassSimulator, str]) -> None:
+    sim, base = url
+    ids = RosterIds()
+    view = LedgerView("127.0.0.1:9")  # in memory only: nothing here restores or commits
+    ledger = Ledger(view, "roster_to_class")
+    async with HeldClient(base) as client:
+        sync = _Sync(ClassTenant(client, ids), roster_reference("127.0.0.1:9"), ledger, TENANT)
+        for sid in SECTIONS:
+            ext = ids.section(sid)
+            await client.ensure_class(ClassSpec(ext_class_id=ext, class_name=f"Algebra {sid}",
+                                                email="anne.malley@demo.com", first_name="Anne", last_name="Malley"))
+            await client.create_enrollment(EnrollmentSpec(first_name="Isabella", last_name="Anderson",
+                                                          ext_person_id=PERSON, role="student"), ext_class_id=ext)
+            ledger.put(f"class/{TENANT}/class/{sid}", {"ext": ext, "fp": "-", "host": "anne.malley@demo.com",
+                                                       "teachers": []})
+            ledger.put(f"class/{TENANT}/enrollment/{PERSON}/{sid}",
+                       {"first": "Isabella", "last": "Anderson", "role": "student"})
+
+        rename = StudentChange(TENANT, "7", PERSON, StudentRecordV1(
+            student_id="7", district_student_id=PERSON, first_name="Isabella", last_name="Thomas"))
+        dropped: list[str] = []
+
+        async def dropping() -> None:
+            await client.held.wait()  # the fan-out listed both enrolments and is updating one
+            # Drop the other one, which the fan-out has not reached yet.
+            dropped.append(next(sid for sid in SECTIONS if ids.section(sid) != client.held_class))
+            await sync.enrollment(EnrollmentChange(TENANT, dropped[0], "7", PERSON, "Isabella", "Thomas",
+                                                   active=False, deleted=False))
+            client.release.set()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(dropping)
+            await sync.student(rename)
+
+    (gone,) = dropped
+    (kept,) = set(SECTIONS) - {gone}
+    assert roster_of(sim, ids.section(kept)) == {PERSON: "Thomas"}
+    assert roster_of(sim, ids.section(gone)) == {}, "the drop was undone by the rename's fan-out"
+    assert ledger.get(f"class/{TENANT}/enrollment/{PERSON}/{gone}") is None
+    assert ledger.get(f"class/{TENANT}/enrollment/{PERSON}/{kept}") == {
+        "first": "Isabella", "last": "Thomas", "role": "student"}
