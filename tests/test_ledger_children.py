@@ -1,10 +1,14 @@
 """The ledger view's parent index: ``children`` lists the entries under one key without a scan,
 and stays right through writes, forgets and rollbacks (the roster handlers' rename fan-out reads
-a person's enrolments this way)."""
+a person's enrolments this way), and rollbacks fall back to what the topic holds."""
 
 from __future__ import annotations
 
+import pytest
+
+from worker.kafka.producer import TransactionalProducer
 from worker.ledger import Ledger, LedgerView
+from worker.topics import TopicSpec, ensure_topics
 
 
 def _ledger() -> Ledger:
@@ -32,11 +36,38 @@ def test_forget_and_rollback_keep_the_index_right() -> None:
     ledger = _ledger()
     ledger.put("class/c-1/member/a", 1)
     # As ``flush`` then a committed transaction would leave it: nothing staged, nothing to undo.
-    keys, ledger._staged = list(ledger._staged), {}
-    ledger.committed(keys)
+    flushed, ledger._staged = ledger._staged, {}
+    ledger.committed(flushed)
     ledger.put("class/c-1/member/b", 2)
     ledger.put("class/c-1/member/a", None)
     assert ledger.children("class/c-1/member") == {"class/c-1/member/b": 2}
     assert ledger.rollback() == 2
     assert ledger.children("class/c-1/member") == {"class/c-1/member/a": 1}
     assert ledger.children("class/c-2/member") == {}
+
+
+@pytest.mark.anyio
+async def test_a_key_written_again_during_a_commit_rolls_back_to_the_committed_value(
+    kafka_bootstrap: str, unique: str,
+) -> None:
+    # The handler frame commits while its lanes keep writing. A key written again during that
+    # commit, then caught in the next, failed, transaction, must fall back to what the topic holds
+    # (bench/chaos: broker restarts fail commits), not to what it held before the first commit.
+    topic = f"ledger-{unique}"
+    await ensure_topics(kafka_bootstrap, [TopicSpec(topic, partitions=1, compact=True)])
+    ledger = Ledger(LedgerView(kafka_bootstrap, topic=topic), "roster_to_class")
+    ledger.put("enrollment/s-1/sec-1", {"last": "Anderson"})
+    async with TransactionalProducer(kafka_bootstrap, f"ledger-test-{unique}") as producer:
+        async with producer.transaction() as txn:
+            flushed = await ledger.flush(txn)
+            ledger.put("enrollment/s-1/sec-1", {"last": "Thomas"})  # a lane, while the commit is in flight
+        ledger.committed(flushed)
+        with pytest.raises(RuntimeError):
+            async with producer.transaction() as txn:
+                await ledger.flush(txn)
+                raise RuntimeError("the broker went away")
+    assert ledger.rollback() == 1
+    assert ledger.get("enrollment/s-1/sec-1") == {"last": "Anderson"}
+    restored = LedgerView(kafka_bootstrap, topic=topic)
+    await restored.restore(timeout=30)
+    assert restored.get("roster_to_class/enrollment/s-1/sec-1") == {"last": "Anderson"}

@@ -657,7 +657,7 @@ class HandlerRunner:
             pending, self._pending = self._pending, _Pending()
             try:
                 async with self.producer.transaction() as txn:
-                    keys = await self.ledger.flush(txn)
+                    flushed = await self.ledger.flush(txn)
                     await self.deferrals.store.flush(txn)
                     for key, value in pending.dead:
                         await txn.send(self.dlq, key, value)
@@ -666,7 +666,7 @@ class HandlerRunner:
                 # Nothing of it is durable: memory must not claim otherwise (the component restarts).
                 self.ledger.rollback()
                 raise
-            self.ledger.committed(keys)
+            self.ledger.committed(flushed)
         name = self.handler.name
         for outcome, n in pending.tally.items():
             HANDLER_EVENTS.labels(name, outcome.value).inc(n)

@@ -203,19 +203,22 @@ class Ledger:
         """True while writes wait for the next commit."""
         return bool(self._staged)
 
-    async def flush(self, txn: Transaction) -> list[str]:
-        """Send the staged writes inside ``txn``; returns their keys for ``committed``."""
+    async def flush(self, txn: Transaction) -> dict[str, Any]:
+        """Send the staged writes inside ``txn``; returns them for ``committed``."""
         staged, self._staged = self._staged, {}
         header = self.view.header()
         for key, value in staged.items():
             await txn.send(self.view.topic, key.encode(), None if value is None else orjson.dumps(value), header)
-        return list(staged)
+        return staged
 
-    def committed(self, keys: list[str]) -> None:
-        """The transaction holding ``keys`` committed: their rollback values are no longer needed
-        (unless a key was written again since)."""
-        for key in keys:
-            if key not in self._staged:
+    def committed(self, flushed: dict[str, Any]) -> None:
+        """The transaction holding ``flushed`` committed: those values are durable now. A key written
+        again while it was in flight keeps an undo entry, and it must be the committed value: the
+        older one would make a later rollback claim a state the topic no longer holds."""
+        for key, value in flushed.items():
+            if key in self._staged:
+                self._undo[key] = _ABSENT if value is None else value
+            else:
                 self._undo.pop(key, None)
 
     def rollback(self) -> int:
