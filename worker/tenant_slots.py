@@ -119,15 +119,17 @@ def slot_handler_component(handler: AnyHandler, config: WorkerConfig, view: Ledg
     name = f"handler:{handler.name}.{scope}"
 
     async def run(stop: StopToken, health: Health) -> None:
-        # What the slot's last owner wrote must be in our view before we act on its tenants, and
-        # what the handler remembers of its target may be stale for them.
-        await view.catch_up()
         slot_handler = filtered(handler, tenants)
-        changed = getattr(slot_handler, "partitions_changed", None)
-        if changed is not None:
-            changed()
         tid = slot_transactional_id(handler.name, slot, kafka.consumer_group_prefix)
         async with TransactionalProducer(kafka.connection(), tid) as p:
+            # What the slot's last owner wrote must be in our view before we act on its tenants.
+            # Only now: our producer's start fenced that owner and settled its last transaction,
+            # so nothing it commits can land after the catch-up.
+            await view.catch_up()
+            # What the handler remembers of its target may be stale for these tenants.
+            changed = getattr(slot_handler, "partitions_changed", None)
+            if changed is not None:
+                changed()
             health.set(name, State.STARTING)
             runner = HandlerRunner(
                 slot_handler, kafka=kafka.connection(), producer=p, view=view,
