@@ -44,7 +44,13 @@ from worker.clients.abconnect import ABConnectClient
 from worker.clients.abconnect_models import Standard
 from worker.clients.canvas_models import Outcome as CanvasOutcome
 from worker.clients.canvas_models import OutcomeGroupRef, OutcomeLink
-from worker.clients.errors import ForbiddenError, NotFoundError, PermanentUpstreamError, UpstreamError
+from worker.clients.errors import (
+    AmbiguousWriteError,
+    ForbiddenError,
+    NotFoundError,
+    PermanentUpstreamError,
+    UpstreamError,
+)
 from worker.errors import PermanentFailure, Verdict, classify
 from worker.ledger import Ledger
 from worker.metrics import Outcome
@@ -355,7 +361,7 @@ class _Sync:
     async def _upsert(self, std: Standard, doc_guid: str, group: GroupRef, link: OutcomeLink | None) -> None:
         title, description = standard_outcome_text(std)
         if link is None:
-            link = await self.outcomes.create(group.id, std.guid, title, description)
+            link = await self._create(group, std, doc_guid, title, description)
         else:
             outcome = link.outcome
             if outcome.title != title or (outcome.description or "") != description:
@@ -364,10 +370,20 @@ class _Sync:
                 except NotFoundError:
                     # Deleted in Canvas by hand since the ledger saw it: make it again.
                     self._drop(std.guid)
-                    link = await self.outcomes.create(group.id, std.guid, title, description)
+                    link = await self._create(group, std, doc_guid, title, description)
             if link.group_id != group.id:
                 await self.outcomes.move(link.outcome_id, link.group_id, group.id)
         self._record(std, doc_guid, link.outcome_id, group.id, fingerprint(title, description))
+
+    async def _create(self, group: GroupRef, std: Standard, doc_guid: str, title: str, description: str) -> OutcomeLink:
+        """A new outcome for ``std``. If the answer is lost the outcome may exist: the document is
+        no longer verified, so the retry lists it and adopts what the lost POST made (bench/chaos
+        found an outcome created twice when the retry trusted the ledger's miss)."""
+        try:
+            return await self.outcomes.create(group.id, std.guid, title, description)
+        except AmbiguousWriteError:
+            self.tree.verified.discard(doc_guid.lower())
+            raise
 
     async def _retire(self, guid: str, link: OutcomeLink) -> None:
         try:

@@ -118,6 +118,22 @@ def test_throttling_and_server_errors_lose_nothing(env: StandardsEnv) -> None:
     assert env.stop_worker() == 0
 
 
+def test_an_outcome_whose_create_answer_was_lost_is_adopted_not_created_again(env: StandardsEnv) -> None:
+    # Once a document is verified, a ledger miss means "no such outcome": a retried create
+    # after a lost answer must list the document again instead (bench/chaos: one outcome twice).
+    env.seed(documents=2, standards=10)
+    env.start_worker()
+    env.wait_converged(timeout=180)
+    env.canvas.faults.set(FaultConfig(lost_response_rate=0.5, remaining=16, seed=3))
+    env.mutate("add_standard", count=12, seed=11)
+    report = env.wait_converged(timeout=180)
+    assert report.ok
+    assert env.canvas.faults.injected > 0
+    _no_duplicate_creates(env)
+    assert env.dead_letters() == []
+    assert env.stop_worker() == 0
+
+
 @pytest.mark.anyio
 async def test_malformed_page_gives_clear_error_and_cursor_stays(env: StandardsEnv) -> None:
     env.seed(documents=3, standards=20)
