@@ -66,6 +66,29 @@ def test_a_bucket_takes_its_share_of_the_account_budget() -> None:
     assert bucket.burst == 1.0, "never below one request"
 
 
+def test_an_account_is_divided_among_the_replicas_that_own_its_tenants_only() -> None:
+    share = ReplicaShare()
+    slots = 24
+    # Three tenants in three different slots; an AB partner shared by two of them, one by the third.
+    a, b, c = (next(f"{p}{i}" for i in range(100) if tenant_partition(f"{p}{i}", slots) == slot)
+               for p, slot in (("a", 1), ("b", 2), ("c", 3)))
+    for tenant in (a, b):
+        share.use("abconnect|shared", tenant)
+    share.use("abconnect|own", c)
+    shared = TokenBucket(5.0, 25.0, share=share.account("abconnect|shared"))
+    own = TokenBucket(5.0, 25.0, share=share.account("abconnect|own"))
+    unknown = TokenBucket(5.0, 25.0, share=share.account("abconnect|nobody"))
+    share.update(3)  # no owners known yet: every live replica may spend every account
+    assert (shared.rate, own.rate, unknown.rate) == (5 / 3, 5 / 3, 5 / 3)
+    share.update(3, {"r1": [1, 2], "r2": [3], "r3": [0, 4]}, slots)
+    assert (shared.rate, own.rate) == (5.0, 5.0), "each account is spent by one replica"
+    assert unknown.rate == 5 / 3
+    share.update(3, {"r1": [1], "r2": [2, 3], "r3": [0, 4]}, slots)
+    assert (shared.rate, shared.burst, own.rate) == (2.5, 12.5, 5.0), "the shared partner is spent on two"
+    share.update(1)
+    assert shared.rate == 5.0
+
+
 async def test_tenant_state_lives_on_its_tenants_partition_and_an_owner_restores_only_that(
     kafka_bootstrap: str, unique: str,
 ) -> None:

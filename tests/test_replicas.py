@@ -267,5 +267,10 @@ def test_two_replicas_on_one_abconnect_account_keep_to_its_five_requests_a_secon
             assert "ProducerFenced" not in r.text(), r.text()[-3000:]
         waits = [line for r in pair for line in r.lines() if line.get("event") == "rate budgets split across replicas"]
         assert {line["replicas"] for line in waits} >= {2}
+        # Only the tenant's owner spends the account, so it is not divided: the owner has all 5/s.
+        for r in pair:
+            shared = [line for line in r.lines() if line.get("event") == "rate budget shared"
+                      and str(line.get("account", "")).startswith("abconnect|")]
+            assert shared and shared[-1]["replicas"] == 1, f"{r.name}: {shared}"
     finally:
         env.close()

@@ -6,9 +6,9 @@ partitions are tenant slots (``tenant_partition``). The group's leader assigns t
 their tenants and a runner per handler for them (worker/tenant_slots.py). On a revocation that
 work finishes the transaction in hand and stops before the group moves on; the next owner's
 transactional producers, with the same per-poller and per-slot ids, fence a zombie.
-The leader also tells each member how many live replicas there are, which splits the rate
-budgets (``worker.replica_share``). Nothing is ever consumed from the control topic: the
-membership is the point.
+The leader also tells each member how many live replicas there are and who owns which slot,
+which splits each account's rate budget among the owners of its tenants (``worker.replica_share``).
+Nothing is ever consumed from the control topic: the membership is the point.
 """
 
 from __future__ import annotations
@@ -110,15 +110,19 @@ class TenantAssignor:
             digests.add(str(about.get("tenants")))
         topics = sorted({t for meta in members.values() for t in meta.subscription})
         shares: dict[str, dict[str, list[int]]] = defaultdict(dict)
+        owners: dict[str, list[int]] = defaultdict(list)  # replica id -> slots (the one topic)
+        slots = 0
         for topic in topics:
             partitions = cluster.partitions_for_topic(topic) or set()
+            slots = max(slots, len(partitions))
             for replica, parts in balanced_rendezvous(partitions, by_replica).items():
+                owners[replica].extend(parts)
                 ids = by_replica[replica]
                 for i, member_id in enumerate(ids):
                     shares[member_id][topic] = parts[i::len(ids)]
         info = {"members": len(members), "replicas": sorted(by_replica),
                 "duplicates": sorted(r for r, ids in by_replica.items() if len(ids) > 1),
-                "mismatched": len(digests) > 1}
+                "mismatched": len(digests) > 1, "owners": dict(owners), "slots": slots}
         user_data = json.dumps(info).encode()
         return {
             member_id: ConsumerProtocolMemberAssignment(
@@ -221,9 +225,10 @@ class TenantOwnership(ConsumerRebalanceListener):  # type: ignore[misc]
             self._share.update(1)
 
     def _membership(self, info: dict[str, object]) -> None:
-        members = info.get("members")
+        members, owners, slots = info.get("members"), info.get("owners"), info.get("slots")
         if isinstance(members, int):
-            self._share.update(members)
+            self._share.update(members, owners if isinstance(owners, dict) else None,
+                               slots if isinstance(slots, int) else 0)
         duplicates = info.get("duplicates") or []
         if duplicates:
             log.error("several live replicas share a replica id; their handler producers fence each other: "

@@ -9,18 +9,20 @@ contributes and the event types it publishes. The lists of both live in ``worker
 
 A ``TenantContext`` hands a flow the tenant's configured systems and their clients. Clients come
 from one ``ClientPool`` per process: one client, hence one rate budget, per (system, credential),
-shared by every flow and poller that uses it.
+shared by every flow and poller that uses it. The pool also tells the replica share which tenants
+spend which account, so replicas divide a budget only among those that spend it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from worker.errors import ConfigurationError
+from worker.replica_share import REPLICAS, BudgetShare, ReplicaShare
 
 if TYPE_CHECKING:
     from worker.config import KafkaConfig, TenantConfig
@@ -37,6 +39,13 @@ class Closable(Protocol):
     """A client with a connection pool to close."""
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class SharedBudget(Protocol):
+    """A client whose rate budget the replicas spending its account divide."""
+
+    def share_budget(self, share: BudgetShare) -> None: ...
 
 
 class SystemSettings(BaseModel):
@@ -62,6 +71,8 @@ class System(Generic[C, K]):
     config: type[C]
     client: Callable[[C], K]
     credential: Callable[[C], str]
+    # What the upstream counts a rate budget by, when it is not the credential (MatrixLMS: the site).
+    account: Callable[[C], str] | None = None
     # "module:function" of its simulator for ``edusync simulate``: called with SimulateOptions,
     # it returns the ASGI app and a one-line hint (paths, demo credentials).
     simulator: str | None = None
@@ -97,15 +108,22 @@ class Flow(Generic[F]):
 class ClientPool:
     """One client per (system, credential) for the whole process."""
 
-    def __init__(self) -> None:
+    def __init__(self, share: ReplicaShare = REPLICAS) -> None:
         self._clients: dict[tuple[str, str], Closable] = {}
+        self.share = share
 
-    def get(self, system: System[C, K], settings: C) -> K:
-        """The shared client of ``system`` for ``settings``' credential, built on first use."""
+    def get(self, system: System[C, K], settings: C, tenant: str | None = None) -> K:
+        """The shared client of ``system`` for ``settings``' credential, built on first use;
+        ``tenant`` is noted as one that spends the client's account."""
         key = (system.name, system.credential(settings))
+        account = f"{system.name}|{(system.account or system.credential)(settings)}"
+        if tenant is not None:
+            self.share.use(account, tenant)
         client = self._clients.get(key)
         if client is None:
             client = self._clients[key] = system.client(settings)
+            if isinstance(client, SharedBudget):
+                client.share_budget(self.share.account(account))
         return client  # type: ignore[return-value]
 
     def __len__(self) -> int:
@@ -136,4 +154,4 @@ class TenantContext:
 
     def client(self, system: System[C, K]) -> K:
         """The process-wide client of ``system`` for this tenant's credential."""
-        return self._clients.get(system, self.settings(system))
+        return self._clients.get(system, self.settings(system), self.id)

@@ -37,6 +37,7 @@ from worker.clients.abconnect_models import (
 )
 from worker.clients.http import HTTPSettings, UpstreamHTTP
 from worker.clients.rate_limit import TokenBucket
+from worker.replica_share import BudgetShare
 
 __all__ = [
     "ABConnectClient", "ABEvent", "Document", "EventsPage", "Section", "Standard", "StandardsPage",
@@ -88,6 +89,10 @@ class ABConnectClient:
         # "about 1 h for reads" (L8603-8607); signed afresh per attempt, so it never expires mid-run.
         self.signature_ttl = signature_ttl
         self._clock = clock
+
+    def share_budget(self, share: BudgetShare) -> None:
+        """Pace this partner account by ``share`` of its budget (the replicas that spend it)."""
+        self.bucket.share_with(share)
 
     async def __aenter__(self) -> ABConnectClient:
         return self

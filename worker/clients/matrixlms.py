@@ -83,6 +83,7 @@ from worker.clients.matrixlms_models import (
     parse_version,
 )
 from worker.redaction import register_secret
+from worker.replica_share import BudgetShare
 
 __all__ = [
     "Assignment", "ClassAttributes", "ClassCreated", "GradeEntry", "GradeInfo", "MatrixClass", "MatrixLMSClient",
@@ -138,6 +139,10 @@ class MatrixLMSClient:
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self._http.aclose()
+
+    def share_budget(self, share: BudgetShare) -> None:
+        """Divide the site's window by ``share`` (the replicas that spend it)."""
+        self.budget.share = share
 
     async def __aenter__(self) -> MatrixLMSClient:
         return self

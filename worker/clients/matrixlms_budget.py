@@ -26,7 +26,7 @@ import httpx
 import structlog
 
 from worker.metrics import UPSTREAM_THROTTLE_WAIT
-from worker.replica_share import REPLICAS
+from worker.replica_share import REPLICAS, BudgetShare
 
 log = structlog.get_logger(__name__)
 
@@ -85,6 +85,8 @@ class SiteBudget:
     clock: BudgetClock = field(default_factory=BudgetClock)
     site: str = ""
     stats: BudgetStats = field(default_factory=BudgetStats)
+    # The replicas that spend this site's window divide it (worker.replica_share).
+    share: BudgetShare = field(default_factory=lambda: REPLICAS)
 
     def __post_init__(self) -> None:
         if self.limit < 1 or self.window <= 0 or self.pause_seconds < 0:
@@ -123,7 +125,7 @@ class SiteBudget:
             else:
                 self._expire(now)
                 # Other replicas spend the same site's window: take this replica's share.
-                if len(self._slots) < max(1, int(REPLICAS.of(self.limit))):
+                if len(self._slots) < max(1, int(self.share.of(self.limit))):
                     self._slots.append(now)
                     self._open = True
                     self.stats.admitted += 1

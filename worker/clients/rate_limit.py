@@ -7,7 +7,7 @@ import time
 import anyio
 
 from worker.metrics import UPSTREAM_THROTTLE_WAIT
-from worker.replica_share import REPLICAS, ReplicaShare
+from worker.replica_share import REPLICAS, BudgetShare
 
 
 class TokenBucket:
@@ -15,10 +15,10 @@ class TokenBucket:
 
     One instance per upstream account: every client of that account must share it,
     because the upstream counts requests per account, not per connection. ``rate`` and ``burst``
-    are the account's; this replica takes its ``share`` of both.
+    are the account's; this replica takes its ``share`` of both (``share_with`` names the account's).
     """
 
-    def __init__(self, rate: float, burst: float, *, system: str = "unknown", share: ReplicaShare = REPLICAS) -> None:
+    def __init__(self, rate: float, burst: float, *, system: str = "unknown", share: BudgetShare = REPLICAS) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError("token bucket needs rate > 0 and burst >= 1")
         self.account_rate = rate
@@ -38,6 +38,10 @@ class TokenBucket:
     def burst(self) -> float:
         """This replica's bucket size (at least one request)."""
         return max(1.0, self._share.of(self.account_burst))
+
+    def share_with(self, share: BudgetShare) -> None:
+        """From now on take ``share`` of the account's rate and burst."""
+        self._share = share
 
     def _refill(self) -> None:
         now = time.monotonic()

@@ -19,6 +19,7 @@ from worker.clients.matrixlms_budget import (
     DEFAULT_LOCKOUT_PAUSE_SECONDS,
     DOCUMENTED_LIMIT,
     BudgetClock,
+    site_key,
 )
 from worker.registry import System, SystemSettings
 
@@ -60,5 +61,7 @@ def _credential(cfg: MatrixLMSConfig) -> str:
 
 MATRIXLMS: System[MatrixLMSConfig, MatrixLMSClient] = System(
     name="matrixlms", title="MatrixLMS API 1.0", config=MatrixLMSConfig, client=_client, credential=_credential,
+    # 120 calls a minute, counted per site whatever the key (the worst case; matrix_class.md L104).
+    account=lambda cfg: site_key(cfg.base_url),
     simulator="simulators.matrixlms:simulate_app",
 )
