@@ -9,9 +9,10 @@ from worker.kafka.connection import Kafka
 from worker.kafka.reader import committed_batches, topic_partitions
 
 
-async def read_topic(bootstrap: Kafka, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
-    """Every committed record of ``topic``, read from the beginning to the last stable offset."""
-    return [rec async for records in committed_batches(bootstrap, topic) for rec in records]
+async def read_topic(bootstrap: Kafka, topic: str, *, missing_ok: bool = False) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every committed record of ``topic``, read from the beginning to the last stable offset
+    (none, with ``missing_ok``, while the topic does not exist yet)."""
+    return [rec async for records in committed_batches(bootstrap, topic, missing_ok=missing_ok) for rec in records]
 
 
 async def group_lag(bootstrap: str, group: str, topics: list[str]) -> int:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -227,8 +228,8 @@ handlers:
         return 0.0
 
     def dead_letters(self, handler: str) -> list[DeadLetter]:
-        """This tenant's dead letters of ``handler``."""
-        records = anyio.run(read_topic, self.bootstrap, dlq_topic(handler))
+        """This tenant's dead letters of ``handler`` (none while a starting worker has not made its topics)."""
+        records = anyio.run(partial(read_topic, self.bootstrap, dlq_topic(handler), missing_ok=True))
         letters = [DeadLetter.model_validate(orjson.loads(r.value)) for r in records]
         return [d for d in letters if (d.original.key or "").startswith(f"{self.tenant}/")]
 

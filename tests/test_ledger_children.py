@@ -1,14 +1,17 @@
 """The ledger view's parent index: ``children`` lists the entries under one key without a scan,
 and stays right through writes, forgets and rollbacks (the roster handlers' rename fan-out reads
-a person's enrolments this way), and rollbacks fall back to what the topic holds."""
+a person's enrolments this way), rollbacks fall back to what the topic holds, and a view holds
+only the tenants it acquires."""
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
 from worker.kafka.producer import TransactionalProducer
+from worker.kafka.tenant_partitions import tenant_partition
 from worker.ledger import Ledger, LedgerView
-from worker.topics import TopicSpec, ensure_topics
+from worker.topics import CONTROL_PARTITIONS, TopicSpec, ensure_topics
 
 
 def _ledger() -> Ledger:
@@ -71,3 +74,41 @@ async def test_a_key_written_again_during_a_commit_rolls_back_to_the_committed_v
     restored = LedgerView(kafka_bootstrap, topic=topic)
     await restored.restore(timeout=30)
     assert restored.get("roster_to_class/enrollment/s-1/sec-1") == {"last": "Anderson"}
+
+
+@pytest.mark.anyio
+async def test_a_view_holds_and_follows_only_the_partitions_of_the_tenants_it_acquires(
+    kafka_bootstrap: str, unique: str,
+) -> None:
+    topic = f"ledger-owned-{unique}"
+    await ensure_topics(kafka_bootstrap, [TopicSpec(topic, partitions=CONTROL_PARTITIONS, compact=True)])
+    # Two tenants on different partitions, as two slots would be.
+    mine, other = (next(f"t{unique}{i}" for i in range(200)
+                        if tenant_partition(f"t{unique}{i}", CONTROL_PARTITIONS) == slot) for slot in (3, 4))
+    writer = Ledger(LedgerView(kafka_bootstrap, topic=topic), "roster_to_class")
+    async with TransactionalProducer(kafka_bootstrap, f"ledger-owner-{unique}") as producer:
+        for tenant in (mine, other):
+            writer.put(f"class/{tenant}/class/1", {"ext": tenant})
+        async with producer.transaction() as txn:
+            writer.committed(await writer.flush(txn))
+
+        view = LedgerView(kafka_bootstrap, topic=topic)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(view.follow)
+            await view.acquire(frozenset({mine}))
+            assert view.get(f"roster_to_class/class/{mine}/class/1") == {"ext": mine}
+            assert view.get(f"roster_to_class/class/{other}/class/1") is None, "another slot's entries stay out"
+            # Later commits reach the view for its partitions only.
+            for tenant in (mine, other):
+                writer.put(f"class/{tenant}/class/2", {"ext": tenant})
+            async with producer.transaction() as txn:
+                writer.committed(await writer.flush(txn))
+            await view.catch_up(timeout=30)
+            assert view.get(f"roster_to_class/class/{mine}/class/2") == {"ext": mine}
+            assert view.get(f"roster_to_class/class/{other}/class/2") is None
+            view.release(frozenset({mine}))
+            assert len(view) == 0, "a released slot's entries are forgotten"
+            await view.acquire(frozenset({other}))
+            assert dict(view.items("")) == {f"roster_to_class/class/{other}/class/1": {"ext": other},
+                                            f"roster_to_class/class/{other}/class/2": {"ext": other}}
+            tg.cancel_scope.cancel()

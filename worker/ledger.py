@@ -1,9 +1,14 @@
 """The ledger: what each handler last wrote to each target entity, on ``edusync._ledger``.
 
-``LedgerView`` holds every handler's entries for the whole process: restored from the compacted
-topic at start-up and then kept current by following it (read_committed), the way a Kafka Streams
-GlobalKTable is. Any handler can read any other handler's entries (crosswalks from our ids to a
-target's ids, echo suppression), including entries written after both started.
+``LedgerView`` holds the handlers' entries for the whole process, kept current by following the
+compacted topic (read_committed), the way a Kafka Streams GlobalKTable is. Any handler can read any
+other handler's entries of the same tenant (crosswalks from our ids to a target's ids, echo
+suppression), including entries written after both started.
+
+Every key is ``<handler>/<target>/<tenant>/...`` and goes to its tenant's partition, so the view
+holds only what its replica needs: a slot's runners ``acquire`` the partitions of the slot's
+tenants when the slot is assigned here (read to the end, then followed) and ``release`` them when
+it moves away. Tools that look at everything (replay, status) ``restore`` the whole topic instead.
 
 ``Ledger`` is one handler's writer over the view: writes are visible at once and are sent with the
 handler's next transaction, together with its consumer offsets. If that transaction fails, the
@@ -23,8 +28,10 @@ import orjson
 import structlog
 from aiokafka import ConsumerRecord, TopicPartition
 
+from worker.concurrency import task_group
 from worker.kafka.connection import Kafka, connect
-from worker.kafka.reader import committed_batches, follow_committed, last_stable_offsets
+from worker.kafka.reader import committed_batches, follow_committed, last_stable_offsets, partition_count
+from worker.kafka.tenant_partitions import tenant_partition
 from worker.topics import LEDGER
 
 if TYPE_CHECKING:
@@ -34,6 +41,14 @@ log = structlog.get_logger(__name__)
 
 WRITER_HEADER = "edusync-writer"
 _ABSENT = object()
+
+
+def ledger_tenant(key: str) -> str:
+    """The tenant of a full ledger key ``<handler>/<target>/<tenant>/...``."""
+    parts = key.split("/", 3)
+    if len(parts) < 3:
+        raise ValueError(f"ledger key {key!r} is not <handler>/<target>/<tenant>/...")
+    return parts[2]
 
 
 class LedgerView:
@@ -52,8 +67,12 @@ class LedgerView:
         self._resume_at: dict[TopicPartition, int] = {}
         self._positions: dict[TopicPartition, int] = {}  # the follower's, past transaction markers
         self._progress = anyio.Event()
-        self.restored = False
+        self.restored = False  # the whole topic: every partition is followed
         self.followed = 0
+        self._partitions: int | None = None  # the topic's partition count, once known
+        self._held: dict[int, int] = {}  # partition -> slot runners using it (when not restored whole)
+        self._held_changed = anyio.Event()
+        self._acquiring = anyio.Lock()
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -99,24 +118,98 @@ class LedgerView:
         for key in data:
             self._index(key, present=True)
         self._resume_at = ends
+        self._partitions = await partition_count(self.kafka, self.topic)
         self.restored = True
         log.info("ledger view restored", entries=len(data), seconds=round(time.monotonic() - started, 3))
         return len(data)
 
+    async def acquire(self, tenants: frozenset[str], timeout: float = 300.0) -> None:
+        """Hold the partitions of ``tenants`` (a slot assigned here): read those not held yet to
+        their end, follow them from there, and return once the view has everything committed to
+        them up to now."""
+        async with self._acquiring:
+            count = self._partitions = self._partitions or await partition_count(self.kafka, self.topic)
+            wanted = sorted({tenant_partition(t, count) for t in tenants})
+            new = [p for p in wanted if p not in self._held]
+            for p in wanted:
+                self._held[p] = self._held.get(p, 0) + 1
+            if new and not self.restored:
+                started = time.monotonic()
+                loaded = 0
+                physical = self.kafka.name(self.topic)
+                async for records in committed_batches(self.kafka, self.topic, timeout=timeout,
+                                                       only=lambda _n: new):
+                    for rec in records:
+                        tp = TopicPartition(physical, rec.partition)
+                        self._resume_at[tp] = rec.offset + 1
+                        if rec.key is not None:
+                            key = rec.key.decode()
+                            _apply(self._data, key, rec.value)
+                            self._index(key, present=rec.value is not None)
+                            loaded += 1
+                self._follow_again()
+                log.info("ledger partitions acquired", partitions=new, records=loaded, entries=len(self._data),
+                         seconds=round(time.monotonic() - started, 3))
+        await self.catch_up(partitions=wanted)
+
+    def release(self, tenants: frozenset[str]) -> None:
+        """The slot of ``tenants`` left this replica: forget its partitions once nothing here holds them."""
+        if self.restored or self._partitions is None:
+            return
+        count = self._partitions
+        dropped = set()
+        for p in {tenant_partition(t, count) for t in tenants}:
+            self._held[p] = self._held.get(p, 1) - 1
+            if self._held[p] <= 0:
+                del self._held[p]
+                dropped.add(p)
+        if not dropped:
+            return
+        for key in [k for k in self._data if tenant_partition(ledger_tenant(k), count) in dropped]:
+            del self._data[key]
+            self._index(key, present=False)
+        for tp in [tp for tp in (*self._resume_at, *self._positions) if tp.partition in dropped]:
+            self._resume_at.pop(tp, None)
+            self._positions.pop(tp, None)
+        self._follow_again()
+        log.info("ledger partitions released", partitions=sorted(dropped), entries=len(self._data))
+
+    def _follow_again(self) -> None:
+        self._held_changed.set()
+
     async def follow(self) -> None:
-        """Apply what other processes commit to the topic, until cancelled (run it in a task group)."""
-        await follow_committed(self.kafka, [self.topic], self._resume_at, self._apply_followed,
-                               client_id=f"edusync-ledger-view-{self.writer_id[:8]}", positions=self._positions,
-                               on_progress=self._progressed)
+        """Apply what other processes commit to the held partitions (every one, restored whole),
+        until cancelled (run it in a task group); starts over when the held set changes."""
+        while True:
+            self._held_changed = anyio.Event()
+            only = None if self.restored else sorted(self._held)
+            if only == []:
+                await self._held_changed.wait()
+                continue
+            self._resume_at.update(self._positions)  # pick up where the last round stopped
+            async with task_group() as tg:
+                async def again() -> None:
+                    await self._held_changed.wait()
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(again)
+                await follow_committed(self.kafka, [self.topic], self._resume_at, self._apply_followed,
+                                       client_id=f"edusync-ledger-view-{self.writer_id[:8]}",
+                                       positions=self._positions, on_progress=self._progressed, only=only)
 
     def _progressed(self) -> None:
         self._progress.set()
         self._progress = anyio.Event()
 
-    async def catch_up(self, timeout: float = 60.0) -> None:
-        """Return once ``follow`` has read everything committed to the topic up to now: what a
-        replica that just handed a tenant over wrote is in this view before its new owner works."""
+    async def catch_up(self, timeout: float = 60.0, *, partitions: list[int] | None = None) -> None:
+        """Return once ``follow`` has read everything committed to the partitions it holds (or to
+        ``partitions``) up to now: what a replica that just handed a tenant over wrote is in this view before its
+        new owner works."""
         ends = await last_stable_offsets(self.kafka, self.topic)
+        if partitions is None and not self.restored:
+            partitions = list(self._held)  # what this view holds is all it follows
+        if partitions is not None:
+            ends = {tp: end for tp, end in ends.items() if tp.partition in partitions}
         with anyio.fail_after(timeout):
             while any(self._positions.get(tp, self._resume_at.get(tp, 0)) < end for tp, end in ends.items()):
                 await self._progress.wait()
@@ -154,6 +247,12 @@ class LedgerView:
     def _notify(self, key: str) -> None:
         for listener in self._listeners:
             listener(key)
+
+    async def partition_of(self, key: str) -> int:
+        """The partition a full key is written to: its tenant's."""
+        if self._partitions is None:
+            self._partitions = await partition_count(self.kafka, self.topic)
+        return tenant_partition(ledger_tenant(key), self._partitions)
 
     def header(self) -> list[tuple[str, bytes]]:
         """The header every record this process writes carries."""
@@ -208,7 +307,8 @@ class Ledger:
         staged, self._staged = self._staged, {}
         header = self.view.header()
         for key, value in staged.items():
-            await txn.send(self.view.topic, key.encode(), None if value is None else orjson.dumps(value), header)
+            await txn.send(self.view.topic, key.encode(), None if value is None else orjson.dumps(value), header,
+                           partition=await self.view.partition_of(key))
         return staged
 
     def committed(self, flushed: dict[str, Any]) -> None:

@@ -90,10 +90,10 @@ async def run_worker(
                                       config.kafka.min_insync_replicas)
         if created:
             log.info("created topics", topics=created)
+        # Ledger partitions are read as their slots are assigned here (worker/tenant_slots.py).
         view = LedgerView(kafka)
         tables = _tables(wiring)
         if wiring.handlers:
-            await view.restore()
             for table in tables:
                 await table.restore()
         components = components_for(config, wiring, view)

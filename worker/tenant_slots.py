@@ -122,21 +122,24 @@ def slot_handler_component(handler: AnyHandler, config: WorkerConfig, view: Ledg
         slot_handler = filtered(handler, tenants)
         tid = slot_transactional_id(handler.name, slot, kafka.consumer_group_prefix)
         async with TransactionalProducer(kafka.connection(), tid) as p:
-            # What the slot's last owner wrote must be in our view before we act on its tenants.
-            # Only now: our producer's start fenced that owner and settled its last transaction,
-            # so nothing it commits can land after the catch-up.
-            await view.catch_up()
-            # What the handler remembers of its target may be stale for these tenants.
-            changed = getattr(slot_handler, "partitions_changed", None)
-            if changed is not None:
-                changed()
-            health.set(name, State.STARTING)
-            runner = HandlerRunner(
-                slot_handler, kafka=kafka.connection(), producer=p, view=view,
-                settings=config.handler_settings(handler.name), broker_patience=kafka.broker_patience_seconds,
-                group_id=f"{group_id_for(handler.name, kafka.consumer_group_prefix)}.{scope}", health=health,
-                paused_retry=config.runtime.paused_retry_seconds, assign_all=True, scope=scope,
-            )
-            await runner.run(stop)
+            # The view holds the slot's ledger partitions while this runner works, with everything
+            # the slot's last owner wrote. Only now: our producer's start fenced that owner and
+            # settled its last transaction, so nothing it commits can land after the read.
+            await view.acquire(tenants)
+            try:
+                # What the handler remembers of its target may be stale for these tenants.
+                changed = getattr(slot_handler, "partitions_changed", None)
+                if changed is not None:
+                    changed()
+                health.set(name, State.STARTING)
+                runner = HandlerRunner(
+                    slot_handler, kafka=kafka.connection(), producer=p, view=view,
+                    settings=config.handler_settings(handler.name), broker_patience=kafka.broker_patience_seconds,
+                    group_id=f"{group_id_for(handler.name, kafka.consumer_group_prefix)}.{scope}", health=health,
+                    paused_retry=config.runtime.paused_retry_seconds, assign_all=True, scope=scope,
+                )
+                await runner.run(stop)
+            finally:
+                view.release(tenants)
 
     return Component(name, run)

@@ -81,7 +81,8 @@ def state_topics() -> list[TopicSpec]:
         TopicSpec(CURSORS, partitions=CONTROL_PARTITIONS, compact=True),
         TopicSpec(SNAPSHOTS, partitions=CONTROL_PARTITIONS, compact=True),
         TopicSpec(POLLER_CONTROL, partitions=CONTROL_PARTITIONS),
-        TopicSpec(LEDGER, partitions=6, compact=True),
+        # Keyed by tenant too (worker/ledger.py): a slot's owner holds only its tenants' partitions.
+        TopicSpec(LEDGER, partitions=CONTROL_PARTITIONS, compact=True),
         TopicSpec(DEFERRED, partitions=6, compact=True),
     ]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 
 import anyio
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -84,18 +84,20 @@ async def follow_committed(
     kafka: Kafka, topics: list[str], resume_at: dict[TopicPartition, int],
     apply: Callable[[list[ConsumerRecord[bytes, bytes]]], None], *, client_id: str, poll_ms: int = 200,
     positions: dict[TopicPartition, int] | None = None, on_progress: Callable[[], None] | None = None,
+    only: Collection[int] | None = None,
 ) -> None:
     """Hand ``apply`` every committed record of logical ``topics`` from ``resume_at`` (0 where
     absent), as they arrive, until cancelled. For views restored with ``committed_batches``.
     ``positions`` is kept at the consumer's position per partition (past transaction markers),
     so a caller can tell when the view has read up to a given offset; ``on_progress`` is called
-    after each update of them."""
+    after each update of them. ``only`` limits it to those partition numbers."""
     connection = connect(kafka)
     consumer = AIOKafkaConsumer(**connection.options(), isolation_level="read_committed",
                                 enable_auto_commit=False, group_id=None, client_id=client_id)
     await consumer.start()
     try:
-        partitions = [tp for topic in connection.names(topics) for tp in await topic_partitions(consumer, topic)]
+        partitions = [tp for topic in connection.names(topics) for tp in await topic_partitions(consumer, topic)
+                      if only is None or tp.partition in only]
         consumer.assign(partitions)
         for tp in partitions:
             consumer.seek(tp, resume_at.get(tp, 0))
@@ -111,6 +113,17 @@ async def follow_committed(
     finally:
         with anyio.CancelScope(shield=True), anyio.move_on_after(5):
             await consumer.stop()
+
+
+async def partition_count(kafka: Kafka, topic: str) -> int:
+    """How many partitions logical ``topic`` has."""
+    connection = connect(kafka)
+    probe = AIOKafkaConsumer(**connection.options(), enable_auto_commit=False, group_id=None)
+    await probe.start()
+    try:
+        return len(await topic_partitions(probe, connection.name(topic)))
+    finally:
+        await probe.stop()
 
 
 async def _high_watermarks(connection: KafkaConnection, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
