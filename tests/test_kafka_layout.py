@@ -15,10 +15,10 @@ from worker.config import ConfigError, KafkaConfig, load_config
 from worker.kafka.connection import KafkaConnection
 from worker.kafka.producer import TransactionalProducer
 from worker.kafka.tenant_partitions import tenant_partition
-from worker.ownership import balanced_rendezvous
+from worker.ownership import assign_slots, balanced_rendezvous
 from worker.replica_share import ReplicaShare
 from worker.state_store import StateStore
-from worker.topics import CURSORS, TopicLayoutError, TopicSpec, ensure_topics, state_topics
+from worker.topics import CONTROL_PARTITIONS, CURSORS, TopicLayoutError, TopicSpec, ensure_topics, state_topics
 
 pytestmark = pytest.mark.anyio
 
@@ -54,6 +54,19 @@ def test_ownership_is_sticky_a_new_replica_takes_a_share_and_leaves_the_rest(rep
     # stateless assignment cannot do the minimum always; a reshuffle would move nearly all).
     assert moved <= 2 * len(after["zz-new"]) + len(replicas)
     assert balanced_rendezvous(range(partitions), list(reversed(replicas))) == before, "order does not matter"
+
+
+def test_slots_with_tenants_are_spread_evenly_even_when_most_slots_are_empty() -> None:
+    tenants = [f"d{i}" for i in range(1, 7)]  # bench/chaos' six districts
+    replicas = ["r1", "r2", "r3"]
+    occupied = {tenant_partition(t, CONTROL_PARTITIONS) for t in tenants}
+    assert len(occupied) == 6
+    out = assign_slots(range(CONTROL_PARTITIONS), replicas, tenants)
+    assert sorted(p for ps in out.values() for p in ps) == list(range(CONTROL_PARTITIONS)), "each slot once"
+    assert [len(set(out[r]) & occupied) for r in replicas] == [2, 2, 2]
+    assert [len(out[r]) for r in replicas] == [8, 8, 8]
+    # Sticky like the rendezvous it is built on: the same replicas give the same answer.
+    assert assign_slots(range(CONTROL_PARTITIONS), list(reversed(replicas)), tenants) == out
 
 
 def test_a_bucket_takes_its_share_of_the_account_budget() -> None:

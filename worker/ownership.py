@@ -79,6 +79,17 @@ def balanced_rendezvous(partitions: Iterable[int], replicas: Iterable[str]) -> d
     return {m: sorted(ps) for m, ps in out.items()}
 
 
+def assign_slots(partitions: Iterable[int], replicas: Iterable[str], tenants: Iterable[str]) -> dict[str, list[int]]:
+    """Slots to replicas: the slots holding tenants are balanced on their own, then the empty
+    ones, so a few tenants on many slots still spread evenly (bench/chaos: 6 tenants on 24 slots
+    left one of three replicas with 4% of the tenant-time when all slots were balanced as one)."""
+    parts = sorted(partitions)
+    occupied = {tenant_partition(t, len(parts)) for t in tenants} if parts else set()
+    busy = balanced_rendezvous([p for p in parts if p in occupied], replicas)
+    idle = balanced_rendezvous([p for p in parts if p not in occupied], replicas)
+    return {m: sorted(busy.get(m, []) + idle.get(m, [])) for m in sorted(set(busy) | set(idle))}
+
+
 class TenantAssignor:
     """The group's assignment strategy: balanced rendezvous over replica ids, and in the
     assignment's user data the live membership (replica count, duplicate replica ids, and whether
@@ -90,7 +101,8 @@ class TenantAssignor:
     def __init__(self, replica_id: str, tenants: Iterable[str],
                  on_assignment: Callable[[dict[str, object]], None]) -> None:
         self.replica_id = replica_id
-        self.tenants_digest = hashlib.blake2b(",".join(sorted(tenants)).encode(), digest_size=8).hexdigest()
+        self.tenants = sorted(tenants)
+        self.tenants_digest = hashlib.blake2b(",".join(self.tenants).encode(), digest_size=8).hexdigest()
         self._on_assignment = on_assignment
 
     def metadata(self, topics: Iterable[str]) -> ConsumerProtocolMemberMetadata:
@@ -115,7 +127,7 @@ class TenantAssignor:
         for topic in topics:
             partitions = cluster.partitions_for_topic(topic) or set()
             slots = max(slots, len(partitions))
-            for replica, parts in balanced_rendezvous(partitions, by_replica).items():
+            for replica, parts in assign_slots(partitions, by_replica, self.tenants).items():
                 owners[replica].extend(parts)
                 ids = by_replica[replica]
                 for i, member_id in enumerate(ids):
