@@ -26,11 +26,10 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import orjson
 import structlog
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from worker.concurrency import task_group
 from worker.kafka.connection import Kafka, connect
-from worker.kafka.reader import committed_batches, follow_committed, last_stable_offsets, partition_count
+from worker.kafka.reader import committed_batches, last_stable_offsets, partition_count, topic_partitions
 from worker.kafka.tenant_partitions import tenant_partition
 from worker.topics import LEDGER
 
@@ -71,6 +70,7 @@ class LedgerView:
         self.followed = 0
         self._partitions: int | None = None  # the topic's partition count, once known
         self._held: dict[int, int] = {}  # partition -> slot runners using it (when not restored whole)
+        self._following: set[int] = set()  # the held partitions that are loaded: the follower reads these
         self._held_changed = anyio.Event()
         self._acquiring = anyio.Lock()
 
@@ -147,6 +147,7 @@ class LedgerView:
                             _apply(self._data, key, rec.value)
                             self._index(key, present=rec.value is not None)
                             loaded += 1
+                self._following.update(new)
                 self._follow_again()
                 log.info("ledger partitions acquired", partitions=new, records=loaded, entries=len(self._data),
                          seconds=round(time.monotonic() - started, 3))
@@ -168,6 +169,7 @@ class LedgerView:
         for key in [k for k in self._data if tenant_partition(ledger_tenant(k), count) in dropped]:
             del self._data[key]
             self._index(key, present=False)
+        self._following -= dropped
         for tp in [tp for tp in (*self._resume_at, *self._positions) if tp.partition in dropped]:
             self._resume_at.pop(tp, None)
             self._positions.pop(tp, None)
@@ -179,23 +181,40 @@ class LedgerView:
 
     async def follow(self) -> None:
         """Apply what other processes commit to the held partitions (every one, restored whole),
-        until cancelled (run it in a task group); starts over when the held set changes."""
-        while True:
-            self._held_changed = anyio.Event()
-            only = None if self.restored else sorted(self._held)
-            if only == []:
-                await self._held_changed.wait()
-                continue
-            self._resume_at.update(self._positions)  # pick up where the last round stopped
-            async with task_group() as tg:
-                async def again() -> None:
-                    await self._held_changed.wait()
-                    tg.cancel_scope.cancel()
-
-                tg.start_soon(again)
-                await follow_committed(self.kafka, [self.topic], self._resume_at, self._apply_followed,
-                                       client_id=f"edusync-ledger-view-{self.writer_id[:8]}",
-                                       positions=self._positions, on_progress=self._progressed, only=only)
+        until cancelled (run it in a task group). One consumer for the process's life: a held set
+        that changes is re-assigned in place, and a broker away for a while only makes fetches
+        come back empty (a consumer started anew each time would fail while it is down)."""
+        consumer = AIOKafkaConsumer(**self.kafka.options(), isolation_level="read_committed",
+                                    enable_auto_commit=False, group_id=None,
+                                    client_id=f"edusync-ledger-view-{self.writer_id[:8]}")
+        await consumer.start()
+        physical = self.kafka.name(self.topic)
+        try:
+            every = await topic_partitions(consumer, physical) if self.restored else []
+            assigned: list[TopicPartition] = []
+            while True:
+                wanted = every if self.restored else [TopicPartition(physical, p) for p in sorted(self._following)]
+                if wanted != assigned:
+                    self._held_changed = anyio.Event()
+                    consumer.assign(wanted)
+                    for tp in wanted:  # assign() forgets positions: resume every partition where it was
+                        consumer.seek(tp, self._positions.get(tp, self._resume_at.get(tp, 0)))
+                    assigned = wanted
+                if not assigned:
+                    with anyio.move_on_after(1.0):
+                        await self._held_changed.wait()
+                    continue
+                batch = await consumer.getmany(timeout_ms=200, max_records=5000)
+                for records in batch.values():
+                    self._apply_followed(records)
+                for tp in assigned:
+                    if not self.restored and tp.partition not in self._following:
+                        continue  # released while we fetched: it is not ours to track any more
+                    self._positions[tp] = await consumer.position(tp)
+                self._progressed()
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                await consumer.stop()
 
     def _progressed(self) -> None:
         self._progress.set()
@@ -203,8 +222,8 @@ class LedgerView:
 
     async def catch_up(self, timeout: float = 60.0, *, partitions: list[int] | None = None) -> None:
         """Return once ``follow`` has read everything committed to the partitions it holds (or to
-        ``partitions``) up to now: what a replica that just handed a tenant over wrote is in this view before its
-        new owner works."""
+        ``partitions``) up to now: what a replica that just handed a tenant over wrote is in this
+        view before its new owner works."""
         ends = await last_stable_offsets(self.kafka, self.topic)
         if partitions is None and not self.restored:
             partitions = list(self._held)  # what this view holds is all it follows
