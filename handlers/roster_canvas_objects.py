@@ -20,14 +20,12 @@ caught by Canvas's uniqueness.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from functools import partial
 from typing import Any, Literal, TypeVar
 
-import anyio
 import structlog
 
 from handlers.roster_identity import RosterIds
@@ -35,6 +33,7 @@ from worker.clients.canvas import CanvasClient, sis
 from worker.clients.canvas_errors import SisIdNotStoredError
 from worker.clients.canvas_roster_models import Course, Enrollment, Section, Term, User
 from worker.clients.errors import AmbiguousWriteError, ConflictError, NotFoundError, PermanentUpstreamError
+from worker.concurrency import KeyedLocks
 from worker.errors import PermanentFailure
 from worker.ledger import Ledger
 
@@ -85,28 +84,6 @@ def term_dates(start: str | None, end: str | None) -> tuple[datetime | None, dat
 def fingerprint(*parts: object) -> str:
     """A short digest of what was written (the ledger compares it, never the object)."""
     return hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:16]
-
-
-class KeyedLocks:
-    """One lock per key, alive while someone holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[anyio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        """Hold ``key``'s lock for the block."""
-        lock, users = self._locks.get(key) or (anyio.Lock(), 0)
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users <= 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
 
 
 async def _found(lookup: Callable[[], Awaitable[T]]) -> T | None:

@@ -23,12 +23,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from handlers.roster_canvas_objects import CanvasObjects, CanvasTenant, KeyedLocks, UserSpec, person_names
+from handlers.roster_canvas_objects import CanvasObjects, CanvasTenant, UserSpec, person_names
 from handlers.roster_changes import EnrollmentChange, SectionChange, StudentChange, read_change
 from handlers.roster_identity import RosterIds
 from handlers.roster_reference import ROSTER_TOPICS, RosterReference
 from schemas.envelope import CloudEvent
 from schemas.illuminate_records import SectionRecordV1, StaffRecordV1, StudentRecordV1
+from worker.concurrency import KeyedLocks
 from worker.errors import PermanentFailure, PrerequisiteMissing
 from worker.ledger import Ledger
 from worker.metrics import Outcome

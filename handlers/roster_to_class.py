@@ -16,6 +16,11 @@ already there costs no request and a replay writes nothing:
 - ``class/<tenant>/person/<district id>``: the names of the latest student event handled;
 - ``class/<tenant>/user/<sis id>``: fingerprint of the staff user.
 
+Lanes of one tenant touch the same enrolment (a section's drop, the student's rename fan-out),
+so each enrolment's read-write-note is done under its own lock: a rename's update that Class
+answers 404 to then really means the enrolment was removed behind our back, never a drop in
+flight in the other lane.
+
 An enrolment whose class is not in Class yet is parked until it is (``PrerequisiteMissing``,
 woken by the class's ledger entry). A section without a primary teacher with an email cannot be
 a class: its section event and its roster rows are dead-lettered as "section <id>: no instructor
@@ -43,6 +48,7 @@ from handlers.roster_reference import ROSTER_TOPICS, RosterReference
 from schemas.envelope import CloudEvent
 from worker.clients.classroom import ClassroomClient, ClassSpec, EnrollmentSpec, UserSpec
 from worker.clients.errors import AmbiguousWriteError, NotFoundError, PermanentUpstreamError
+from worker.concurrency import KeyedLocks
 from worker.errors import PermanentFailure, PrerequisiteMissing
 from worker.ledger import Ledger
 from worker.metrics import Outcome
@@ -88,6 +94,7 @@ class RosterToClass:
     def __init__(self, tenants: Mapping[str, ClassTenant], reference: RosterReference) -> None:
         self.tenants = dict(tenants)
         self.reference = reference
+        self.locks = KeyedLocks()  # process-wide: every lane of this handler shares them
 
     @property
     def tables(self) -> tuple[TopicTable, ...]:
@@ -102,7 +109,7 @@ class RosterToClass:
         if self.reference.superseded(event):
             return Outcome.SKIPPED  # a newer event of this subject brings the current state
         change = read_change(event, self.reference)
-        sync = _Sync(tenant, self.reference, ledger, event.tenant)
+        sync = _Sync(tenant, self.reference, ledger, event.tenant, self.locks)
         if isinstance(change, EnrollmentChange):
             return await sync.enrollment(change)
         if isinstance(change, SectionChange):
@@ -115,12 +122,14 @@ class RosterToClass:
 class _Sync:
     """The steps for one tenant's events."""
 
-    def __init__(self, tenant: ClassTenant, reference: RosterReference, ledger: Ledger, tenant_id: str) -> None:
+    def __init__(self, tenant: ClassTenant, reference: RosterReference, ledger: Ledger, tenant_id: str,
+                 locks: KeyedLocks | None = None) -> None:
         self.client = tenant.client
         self.ids = tenant.ids
         self.reference = reference
         self.ledger = ledger
         self.t = tenant_id
+        self.locks = locks or KeyedLocks()
 
     def _class_key(self, section_id: str) -> str:
         return f"class/{self.t}/class/{section_id}"
@@ -189,8 +198,8 @@ class _Sync:
             wrote = await self._ensure_person(sid, entry["ext"], person, "teacher", _fixed(names),
                                               email=email) or wrote
         for person in set(entry["teachers"]) - set(wanted):
-            await self.client.delete_enrollment(ext_class_id=entry["ext"], ext_person_id=person, missing_ok=True)
-            self.ledger.put(self._enrollment_key(person, sid), None)
+            # The class's entry lists its added teachers, so remove even without an enrolment entry.
+            await self._remove_enrollment(person, sid, entry["ext"], listed=True)
             wrote = True
         if sorted(wanted) != entry["teachers"]:
             self.ledger.put(self._class_key(sid), {**entry, "teachers": sorted(wanted)})
@@ -211,15 +220,10 @@ class _Sync:
         sid, district = change.section_id, change.district_id
         if not district:
             raise PermanentFailure(f"roster row {sid}/{change.student_id}: the student has no district id")
-        key = self._enrollment_key(district, sid)
         klass = self.ledger.get(self._class_key(sid))
         if not change.active:
-            if self.ledger.get(key) is None:
-                return Outcome.NOOP
-            if klass is not None:
-                await self.client.delete_enrollment(ext_class_id=klass["ext"], ext_person_id=district, missing_ok=True)
-            self.ledger.put(key, None)
-            return Outcome.APPLIED
+            removed = await self._remove_enrollment(district, sid, klass["ext"] if klass else None)
+            return Outcome.APPLIED if removed else Outcome.NOOP
         if klass is None:
             rows = self.reference.section_rows(self.t, sid)
             if rows:
@@ -254,6 +258,12 @@ class _Sync:
         rename's fan-out) only an enrolment the ledger still holds is updated: one a drop removed
         meanwhile, in the section's own lane, stays removed."""
         key = self._enrollment_key(person, sid)
+        async with self.locks.hold(key):
+            return await self._ensure_person_held(key, ext_class_id, person, role, names_now, email, create)
+
+    async def _ensure_person_held(self, key: str, ext_class_id: str, person: str,
+                                  role: Literal["student", "teacher"], names_now: Callable[[], Names],
+                                  email: str | None, create: bool) -> bool:
         wrote = False
         while True:
             first, last = names_now()
@@ -270,19 +280,26 @@ class _Sync:
                 try:
                     await self.client.update_enrollment(spec, ext_class_id=ext_class_id)
                 except NotFoundError:
-                    if self.ledger.get(key) is None:
-                        return wrote  # dropped in another lane while this update was in flight
-                    # Gone from Class behind the ledger's back (removed by hand): enrol again.
+                    # Gone from Class behind the ledger's back (removed by hand; a drop would hold
+                    # this lock): enrol again.
                     log.info("class enrolment missing; enrolling again", handler=HANDLER_NAME, tenant=self.t,
                              ext_class_id=ext_class_id, person=person)
                     await self._create_enrollment(spec, ext_class_id)
-                if self.ledger.get(key) is None:
-                    # Dropped in another lane while this update was in flight; Class applied the
-                    # update first (else it answered 404), then the drop. Noting the names now
-                    # would make the ledger claim an enrolment Class no longer has.
-                    return True
             self.ledger.put(key, wanted)
             wrote = True
+
+    async def _remove_enrollment(self, person: str, sid: str, ext_class_id: str | None, *,
+                                 listed: bool = False) -> bool:
+        """The person is not enrolled in the section's class; True if the ledger had them (or,
+        ``listed``, the class's entry did)."""
+        key = self._enrollment_key(person, sid)
+        async with self.locks.hold(key):
+            if self.ledger.get(key) is None and not listed:
+                return False
+            if ext_class_id is not None:
+                await self.client.delete_enrollment(ext_class_id=ext_class_id, ext_person_id=person, missing_ok=True)
+            self.ledger.put(key, None)
+            return True
 
     async def _create_enrollment(self, spec: EnrollmentSpec, ext_class_id: str) -> None:
         try:
@@ -309,13 +326,10 @@ class _Sync:
         enrolments = self.ledger.children(f"class/{self.t}/enrollment/{district}")
         wrote = False
         if change.record is None:
-            for key in enrolments:
-                klass = self.ledger.get(self._class_key(key.rsplit("/", 1)[1]))
-                if klass is not None:
-                    await self.client.delete_enrollment(ext_class_id=klass["ext"], ext_person_id=district,
-                                                        missing_ok=True)
-                self.ledger.put(key, None)
-                wrote = True
+            for key in sorted(enrolments):
+                sid = key.rsplit("/", 1)[1]
+                klass = self.ledger.get(self._class_key(sid))
+                wrote = await self._remove_enrollment(district, sid, klass["ext"] if klass else None) or wrote
             self.ledger.put(self._person_key(district), None)
             return Outcome.APPLIED if wrote else Outcome.NOOP
         names = {"first": change.record.first_name or _NO_FIRST, "last": change.record.last_name or _NO_LAST}

@@ -101,3 +101,59 @@ async def test_a_drop_during_a_renames_fan_out_stays_dropped(url: tuple[ClassSim
     assert ledger.get(f"class/{TENANT}/enrollment/{PERSON}/{gone}") is None
     assert ledger.get(f"class/{TENANT}/enrollment/{PERSON}/{kept}") == {
         "first": "Isabella", "last": "Thomas", "role": "student"}
+
+
+class SlowDropClient(ClassroomClient):
+    """The real client, whose enrolment delete returns only when ``release`` is set (Class has
+    applied it by then: the answer is merely late, as a busy event loop makes it)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url, DEMO_SECRET, timezone="America/Los_Angeles", http=http_settings(2, timeout=5.0))
+        self.release = anyio.Event()
+        self.deleted = anyio.Event()
+
+    async def delete_enrollment(self, **kwargs: Any) -> bool:
+        done = await super().delete_enrollment(**kwargs)
+        self.deleted.set()
+        await self.release.wait()
+        return done
+
+
+async def test_a_renames_update_never_re_creates_an_enrolment_whose_drop_is_still_answering(
+    url: tuple[ClassSimulator, str],
+) -> None:
+    # Class answers the rename's PUT with 404 because the drop's DELETE already happened; the
+    # drop has not noted it in the ledger yet. That 404 is not "removed by hand".
+    sim, base = url
+    ids = RosterIds()
+    ledger = Ledger(LedgerView("127.0.0.1:9"), "roster_to_class")
+    sid = SECTIONS[0]
+    ext = ids.section(sid)
+    async with SlowDropClient(base) as client:
+        sync = _Sync(ClassTenant(client, ids), roster_reference("127.0.0.1:9"), ledger, TENANT)
+        await client.ensure_class(ClassSpec(ext_class_id=ext, class_name="Algebra", email="anne.malley@demo.com",
+                                            first_name="Anne", last_name="Malley"))
+        await client.create_enrollment(EnrollmentSpec(first_name="Isabella", last_name="Anderson",
+                                                      ext_person_id=PERSON, role="student"), ext_class_id=ext)
+        ledger.put(f"class/{TENANT}/class/{sid}", {"ext": ext, "fp": "-", "host": "anne.malley@demo.com",
+                                                   "teachers": []})
+        ledger.put(f"class/{TENANT}/enrollment/{PERSON}/{sid}",
+                   {"first": "Isabella", "last": "Anderson", "role": "student"})
+        rename = StudentChange(TENANT, "7", PERSON, StudentRecordV1(
+            student_id="7", district_student_id=PERSON, first_name="Isabella", last_name="Thomas"))
+        drop = EnrollmentChange(TENANT, sid, "7", PERSON, "Isabella", "Thomas", active=False, deleted=False)
+
+        async def renaming() -> None:
+            await client.deleted.wait()  # Class has dropped it; the drop's lane has not heard yet
+            with anyio.move_on_after(1.0):
+                await sync.student(rename)  # waits for the drop (the fix) or races it (the bug)
+            client.release.set()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(renaming)
+            await sync.enrollment(drop)
+            await client.release.wait()
+            await sync.student(rename)  # whatever the first try did, the rename is handled by now
+
+    assert roster_of(sim, ext) == {}, "the dropped enrolment was created again"
+    assert ledger.get(f"class/{TENANT}/enrollment/{PERSON}/{sid}") is None

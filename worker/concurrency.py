@@ -1,4 +1,5 @@
-"""Task groups that fail like plain code: the first real error, not an exception group.
+"""Task groups that fail like plain code (the first real error, not an exception group), and
+locks by key for lanes that touch the same target object.
 
 anyio wraps whatever a task group's tasks raise in an ``ExceptionGroup``; the frames and the
 supervisor decide by the error's class (``worker.errors.classify``), so a group must not hide it.
@@ -28,3 +29,25 @@ async def task_group() -> AsyncIterator[anyio.abc.TaskGroup]:
             yield tg
     except BaseExceptionGroup as group:
         raise first_error(group) from None
+
+
+class KeyedLocks:
+    """One lock per key, alive while someone holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[anyio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        """Hold ``key``'s lock for the block."""
+        lock, users = self._locks.get(key) or (anyio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
