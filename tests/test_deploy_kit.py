@@ -356,6 +356,20 @@ def test_ops_port_is_the_same_everywhere(tmp_path: Path) -> None:
         assert worker_container()[probe]["httpGet"]["port"] == container_port["name"]
     (rule,) = only("NetworkPolicy")["spec"]["ingress"]
     assert [p["port"] for p in rule["ports"]] == [container_port["name"]]
+    annotations = only("Deployment")["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == str(port)
+    assert annotations["prometheus.io/path"] == yaml.safe_load(PROMETHEUS_CONFIG.read_text())["scrape_configs"][0][
+        "metrics_path"]
+
+
+def test_images_are_tagged_with_the_project_version() -> None:
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    services = compose()["services"]
+    assert services["worker"]["image"] == services["simulators"]["image"] == f"edusync:{version}"
+    assert services["worker"]["build"] == services["simulators"]["build"]
+    assert Path(DEPLOY, services["worker"]["build"]["context"], services["worker"]["build"]["dockerfile"]).resolve() \
+        == DOCKERFILE
+    assert worker_container()["image"] == f"edusync:{version}"
 
 
 # -- configuration and environment ------------------------------------------------------------------
