@@ -1,9 +1,11 @@
 """MatrixLMS (API 1.0) as a system: one site and administrator api_key per configuration section.
 
 The site allows 120 calls a minute and then locks every caller out for a minute (seed 000:L23),
-so the budget is configured per site and divided between replicas: every replica of the worker
-gets ``calls_per_minute / replicas`` (FLOWS.md 2.5), and every client of the site in one process
-shares that share (``worker.clients.matrixlms_budget``).
+so the budget is configured per site. The replicas of one deployment divide it by themselves:
+among those that own the site's tenants (``worker.replica_share``). ``replicas`` is for callers
+the ownership group cannot see, such as another deployment on the same site: each gets
+``calls_per_minute / replicas`` (FLOWS.md 2.5), then divided among its owners, and every client of
+the site in one process shares that (``worker.clients.matrixlms_budget``).
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ class MatrixLMSConfig(SystemSettings):
     calls_per_minute: int = Field(
         DEFAULT_CALLS_PER_MINUTE, ge=1, le=DOCUMENTED_LIMIT,
         description="the whole site's budget for edusync, all replicas together (MatrixLMS allows 120)")
-    replicas: int = Field(1, ge=1, description="replicas calling this site; each gets calls_per_minute / replicas")
+    replicas: int = Field(1, ge=1, description=(
+        "deployments (not replicas of this one, which divide their share by themselves) calling this site; "
+        "each gets calls_per_minute / replicas"))
     lockout_pause_seconds: float = Field(
         DEFAULT_LOCKOUT_PAUSE_SECONDS, ge=60.0, description="after a rate-limit exception, no call for this long")
     max_url_bytes: int = Field(DEFAULT_MAX_URL_BYTES, ge=1024, le=65536,
