@@ -27,6 +27,8 @@ def _exported_names() -> set[str]:
         names.update(sample.name for sample in family.samples)
         if family.type == "counter":
             names.add(family.name + "_total")
+        if family.type == "histogram":
+            names.update(family.name + suffix for suffix in ("_bucket", "_sum", "_count"))
     return names
 
 

@@ -55,6 +55,8 @@ class PollError(StrEnum):
 # Statuses of ``UPSTREAM_REQUESTS`` created at 0 per system and tenant, so the first 5xx or 401
 # after a start is an increase the alerts see. Other statuses appear when they first happen.
 PRIMED_STATUSES = ("200", "401", "403", "429", "500", "503", "error")
+# The ``reason`` label of ``UPSTREAM_RETRIES`` (worker/clients/http.py: retry_reason).
+RETRY_REASONS = ("throttled", "transient", "malformed", "too_large")
 # The ``tenant`` label of work no configured tenant can be named for (a foreign event, a mixed batch).
 UNATTRIBUTED = "unattributed"
 
@@ -246,9 +248,12 @@ def prime_poller(tenant: str, poller: str) -> None:
 
 
 def prime_upstream(system: str, tenant: str) -> None:
-    """Create the usual status series of one system and tenant at 0."""
+    """Create the usual status series of one system and tenant at 0, and its retry and throttling series."""
     for status in PRIMED_STATUSES:
         UPSTREAM_REQUESTS.labels(system, tenant_label(tenant), status)
+    for reason in RETRY_REASONS:
+        UPSTREAM_RETRIES.labels(system, reason)
+    UPSTREAM_THROTTLE_WAIT.labels(system)
 
 
 _budgets: dict[str, int] = {}
