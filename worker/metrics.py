@@ -76,6 +76,12 @@ POLL_ERRORS = Counter(
     "Poll cycles that failed and were retried without moving the cursor, by class of error (PollError).",
     ["tenant", "poller", "error"],
 )
+POLL_INTERVAL = Gauge(
+    "edusync_poll_interval_seconds",
+    "The longest rest a poller takes between two polls (its interval, 4x with idle backoff): staleness "
+    "alerts allow for it.",
+    ["tenant", "poller"],
+)
 CURSOR_LAG = Gauge(
     "edusync_cursor_lag_seconds",
     "Seconds between now and the upstream time the cursor covers (the newest event, or the last poll that "

@@ -36,6 +36,7 @@ from worker.metrics import (
     EVENTS_PUBLISHED,
     POLL_DURATION,
     POLL_ERRORS,
+    POLL_INTERVAL,
     Kind,
     PollError,
     current_tenant,
@@ -194,6 +195,8 @@ class PollerRunner:
         self._state(State.READY)
         current_tenant.set(tenant_label(self.poller.tenant))  # this task's upstream requests
         prime_poller(*self._labels)
+        longest = idle_interval(self.interval, 99) if self.idle_backoff else self.interval
+        POLL_INTERVAL.labels(*self._labels).set(longest)
         mark_started(Kind.POLLER, self.poller.tenant, self.poller.name)
         record_walk(*self._labels, self.cursors.get(self.key))
         # Computed at scrape time: during an outage no poll succeeds, and the lag must still grow.

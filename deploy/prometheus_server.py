@@ -1,5 +1,6 @@
-"""A real Prometheus server for tests: Debian's ``prometheus`` package, on a free loopback port,
-storage in a temporary directory, scraping the given targets every second, with edusync's rules."""
+"""A local Prometheus server (Debian's ``prometheus`` package) for tests and the dashboard picture:
+on a free loopback port, storage in a given directory, scraping the targets every second, with
+edusync's alert rules loaded."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import yaml
 from deploy.local_kafka import free_port
 
 BINARY = Path("/usr/bin/prometheus")
-RULES = Path(__file__).resolve().parent.parent / "deploy" / "prometheus" / "edusync-alerts.yml"
+RULES = Path(__file__).resolve().parent / "prometheus" / "edusync-alerts.yml"
 JOB = "edusync"  # the job name the rules' up{} alert expects
 
 
@@ -23,7 +24,8 @@ class PrometheusServer:
     """``with PrometheusServer(tmp, ["127.0.0.1:9464"]) as prom: prom.query("up")``."""
 
     def __init__(self, tmp: Path, targets: list[str]) -> None:
-        assert BINARY.exists(), "the Prometheus server is missing: `make test` installs Debian's prometheus package"
+        if not BINARY.exists():
+            raise RuntimeError("the Prometheus server is missing: `make test` installs Debian's prometheus package")
         self.dir = tmp / "prometheus"
         self.dir.mkdir(parents=True, exist_ok=True)
         shutil.copy(RULES, self.dir / RULES.name)
@@ -66,6 +68,15 @@ class PrometheusServer:
                 self.proc.kill()
                 self.proc.wait(timeout=30)
 
+    def query_range(self, expr: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
+        """The result matrix of ``/api/v1/query_range``."""
+        answer = httpx.get(f"{self.url}/api/v1/query_range",
+                           params={"query": expr, "start": start, "end": end, "step": step}, timeout=30).json()
+        if answer["status"] != "success":
+            raise RuntimeError(f"{expr}: {answer}")
+        result: list[dict[str, Any]] = answer["data"]["result"]
+        return result
+
     def query(self, expr: str) -> dict[str, Any]:
         """The raw answer of ``/api/v1/query`` (``status`` is "error" for an expression that does not parse)."""
         answer: dict[str, Any] = httpx.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=10).json()
@@ -74,7 +85,8 @@ class PrometheusServer:
     def series(self, expr: str) -> list[dict[str, Any]]:
         """The result vector of an expression that must evaluate."""
         answer = self.query(expr)
-        assert answer["status"] == "success", (expr, answer)
+        if answer["status"] != "success":
+            raise RuntimeError(f"{expr}: {answer}")
         result: list[dict[str, Any]] = answer["data"]["result"]
         return result
 
