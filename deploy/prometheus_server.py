@@ -90,6 +90,11 @@ class PrometheusServer:
         result: list[dict[str, Any]] = answer["data"]["result"]
         return result
 
+    def alerts(self) -> list[dict[str, Any]]:
+        """Pending and firing alerts, from ``/api/v1/alerts``."""
+        alerts: list[dict[str, Any]] = httpx.get(f"{self.url}/api/v1/alerts", timeout=10).json()["data"]["alerts"]
+        return alerts
+
     def rules(self) -> list[dict[str, Any]]:
         """Every loaded rule with its health, from ``/api/v1/rules``."""
         groups = httpx.get(f"{self.url}/api/v1/rules", timeout=10).json()["data"]["groups"]

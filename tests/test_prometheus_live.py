@@ -1,14 +1,17 @@
 """A real Prometheus server (Debian's package) scrapes a running worker with the demo's traffic:
-every dashboard query and every alert expression parses, every panel query returns series, and
-during an AB Connect outage the staleness alert's expression becomes true."""
+every dashboard query and every alert expression parses, every panel query returns series, the
+first dead letter after the start fires the dead-letter alert, and during an AB Connect outage the
+staleness alert's expression becomes true."""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 
@@ -17,9 +20,14 @@ from bench.demo_process import DemoProcess
 from deploy.grafana_dashboard import OUTPUT
 from deploy.local_kafka import free_port
 from deploy.prometheus_server import PrometheusServer
+from schemas.abconnect import OTHER_CHANGED, ABConnectChangeV1
+from schemas.envelope import make_event
 from tests.test_alert_rules import rules
 from tests.test_grafana_dashboard import panel_queries
+from worker.demo import PARTNER
+from worker.kafka.producer import TransactionalProducer
 from worker.pollers.abconnect_events import POLLER_NAME
+from worker.topics import ABCONNECT_EVENTS
 
 pytestmark = pytest.mark.slow(90)
 
@@ -59,7 +67,19 @@ def _until(check: object, what: str, demo: DemoProcess) -> None:
         time.sleep(0.5)
 
 
-def test_dashboard_and_alerts_against_a_real_prometheus(demo: DemoProcess, tmp_path: Path) -> None:
+async def _publish_unknown_event(bootstrap: str, tenant: str) -> None:
+    """An AB Connect change of a kind the handler does not know: it is dead-lettered."""
+    data = ABConnectChangeV1(partner_id=PARTNER, event_id="x", seq=999_999_999, date_utc=datetime.now(UTC),
+                             change_type="renamed", target="curriculum")
+    event = make_event(tenant=tenant, source="abconnect:partner/x", type=OTHER_CHANGED,
+                       subject=f"{tenant}/event/x", version="999999999", data=data)
+    async with TransactionalProducer(bootstrap, f"test.unknown.{tenant}") as producer, \
+            producer.transaction() as txn:
+        await txn.send_event(ABCONNECT_EVENTS, event)
+
+
+def test_dashboard_and_alerts_against_a_real_prometheus(demo: DemoProcess, kafka_bootstrap: str,
+                                                        tmp_path: Path) -> None:
     process, ops_port = demo, demo.ops_port
     ab_url = process.ab_url()
     with PrometheusServer(tmp_path, [f"127.0.0.1:{ops_port}"]) as prom:
@@ -84,6 +104,20 @@ def test_dashboard_and_alerts_against_a_real_prometheus(demo: DemoProcess, tmp_p
                "series for every panel", process)
         assert not empty()
         assert prom.series(f'up{{job="edusync",instance="127.0.0.1:{ops_port}"}} == 1')
+
+        # The first dead letter after the start fires the dead-letter alert (its series began at 0).
+        tenant = next(s["metric"]["tenant"] for s in prom.series(
+            f'edusync_last_success_timestamp_seconds{{kind="poller",name="{POLLER_NAME}"}}'))
+        dead_rule = next(r for r in rules() if r["alert"] == "EdusyncDeadLetters")
+        assert not [s for s in prom.series(dead_rule["expr"]) if s["metric"]["tenant"] == tenant]
+        assert prom.series(f'edusync_handler_events_total{{outcome="dead_lettered",tenant="{tenant}"}} == 0')
+        anyio.run(_publish_unknown_event, kafka_bootstrap, tenant)
+
+        def dead_letter_firing() -> bool:
+            return any(a["labels"]["alertname"] == "EdusyncDeadLetters" and a["labels"].get("tenant") == tenant
+                       and a["state"] == "firing" for a in prom.alerts())
+
+        _until(dead_letter_firing, "the dead-letter alert firing", process)
 
         # An AB Connect outage: the staleness expression, false before, becomes true for its poller.
         stale_rule = next(r for r in rules() if r["alert"] == "EdusyncPollerStale")

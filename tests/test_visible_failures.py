@@ -102,6 +102,31 @@ def test_rejected_credentials_make_readyz_false_within_three_polls_and_name_the_
     assert env.stop_worker() == 0
 
 
+def test_a_rejected_canvas_token_pauses_the_handler_and_readyz_names_it(env: StandardsEnv) -> None:
+    env.seed(documents=1, standards=3)
+    env.start_worker(canvas_token="not-the-canvas-token-0123456789")
+
+    def handler_paused() -> tuple[str, dict[str, Any]] | None:
+        status, report = readyz(env.ops_port)
+        for name, entry in report["components"].items():
+            if name.startswith(f"handler:{HANDLER_NAME}.") and entry["state"] == "paused" and status == 503:
+                return name, entry
+        return None
+
+    wait_for(lambda: handler_paused() is not None, env, "the handler paused")
+    found = handler_paused()
+    assert found is not None
+    component, entry = found
+    assert "canvas" in entry["reason"] and "401" in entry["reason"], entry
+    samples = scrape(env.ops_port)
+    assert value(samples, "edusync_component_up", component=component) == 0
+    assert value(samples, "edusync_component_state", component=component, state="paused") == 1
+    # Paused, not dead-lettered: nothing reaches the DLQ while the token is wrong.
+    assert value(samples, "edusync_handler_events_total", handler=HANDLER_NAME, tenant=env.tenant,
+                 outcome=Outcome.DEAD_LETTERED.value) == 0
+    assert env.stop_worker() == 0
+
+
 def test_series_at_zero_from_start_then_an_outage_degrades_and_the_lag_grows(env: StandardsEnv) -> None:
     env.seed(documents=2, standards=10)
     env.start_worker()
