@@ -135,7 +135,16 @@ def test_series_at_zero_from_start_then_an_outage_degrades_and_the_lag_grows(env
         scrape(env.ops_port), "edusync_events_published_total", tenant=env.tenant, poller=POLLER_NAME,
         topic="edusync.abconnect.events") or 0) > 0, env, "a ready worker that published")
     env.wait_converged()
+
+    # Caught up, the handler's backlog is 0: transaction markers past the last event do not count.
+    def backlog() -> float:
+        return sum(v for (name, labels), v in scrape(env.ops_port).items()
+                   if name == "edusync_handler_backlog_events" and dict(labels)["handler"] == HANDLER_NAME)
+
+    wait_for(lambda: backlog() == 0, env, "no handler backlog once converged")
     samples = scrape(env.ops_port)
+    assert any(name == "edusync_handler_backlog_events" and dict(labels)["handler"] == HANDLER_NAME
+               for name, labels in samples)
 
     # Every outcome of the handler, every poll-error class, the usual statuses per system: at 0.
     for outcome in Outcome:
