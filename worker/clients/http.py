@@ -15,7 +15,9 @@ mean what) and calls ``UpstreamHTTP.call``; this module does the rest the same w
 - JSON is parsed here (HTML pages, also with status 200, and truncated bodies are
   ``MalformedResponseError``); validating it into typed models is the client's job, strictly.
 
-Every sleep and wait here is cancellable, so a stop request ends a poll at once.
+Every sleep and wait here is cancellable, so a stop request ends a poll at once. Each attempt
+counts in ``edusync_upstream_requests_total`` under the tenant whose work the calling task does
+(``worker.metrics.current_tenant``, set by the poller and handler frames).
 """
 
 from __future__ import annotations
