@@ -13,10 +13,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from grafana_foundation_sdk.builders import common as common_builders
 from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.builders import prometheus, stat, table, timeseries
 from grafana_foundation_sdk.cog.builder import Builder
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
 
 from worker.metrics import (
@@ -67,7 +69,11 @@ def _target(query: Query, ref: str) -> prometheus.Dataquery:
 
 def _series(title: str, description: str, unit: str, *queries: Query, stack: bool = False) -> timeseries.Panel:
     panel = (timeseries.Panel().title(title).description(description).unit(unit).datasource(DATASOURCE)
-             .height(8).span(12).fill_opacity(10 if not stack else 60))
+             .height(8).span(12).fill_opacity(10 if not stack else 60)
+             .legend(common_builders.VizLegendOptions().display_mode(common.LegendDisplayMode.LIST)
+                     .placement(common.LegendPlacement.BOTTOM).show_legend(True))
+             .tooltip(common_builders.VizTooltipOptions().mode(common.TooltipDisplayMode.MULTI)
+                      .sort(common.SortOrder.DESCENDING)))
     for i, query in enumerate(queries):
         panel = panel.with_target(_target(query, chr(ord("A") + i)))
     return panel
@@ -88,14 +94,14 @@ def panels() -> list[Builder[model.Panel]]:
     return [
         stat.Panel().title("Components not ready").description(
             "Pollers and handlers in any state but ready (paused: credentials rejected; degraded: failing).")
-        .datasource(DATASOURCE).height(4).span(6)
+        .datasource(DATASOURCE).height(4).span(6).graph_mode(common.BigValueGraphMode.AREA)
         .with_target(_target(Query(f'sum({_name(COMPONENT_STATE)}{{state!="ready"}})', "not ready"), "A")),
         stat.Panel().title("Initial syncs running").description(
             "Snapshot pollers that have not completed their first walk.")
-        .datasource(DATASOURCE).height(4).span(6)
+        .datasource(DATASOURCE).height(4).span(6).graph_mode(common.BigValueGraphMode.AREA)
         .with_target(_target(Query(f"sum({_name(INITIAL_SYNC)}{{{TENANT}}})", "initial syncs"), "A")),
         table.Panel().title("Component states").description("The state each poller and handler reports now.")
-        .datasource(DATASOURCE).height(4).span(12)
+        .datasource(DATASOURCE).height(4).span(12).show_header(True)
         .with_target(_target(Query(f"max by (component, state) ({_name(COMPONENT_STATE)}) == 1",
                                    "{{component}}: {{state}}"), "A")),
         _series("Freshness: time since last success",

@@ -39,3 +39,14 @@ def test_the_panels_cover_what_operators_watch() -> None:
                    "edusync_rate_budget_use_ratio", "histogram_quantile(0.95", "edusync_handler_backlog_events",
                    "edusync_walk_page", "edusync_initial_sync_in_progress"):
         assert needle in exprs, needle
+
+
+def test_every_panel_is_complete_for_grafana() -> None:
+    board = json.loads(OUTPUT.read_text())
+    assert board["uid"] and board["title"] == "edusync"
+    assert {v["name"] for v in board["templating"]["list"]} == {"datasource", "tenant"}
+    for panel in board["panels"]:
+        assert isinstance(panel["options"], dict), panel["title"]  # null options break panel editors
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+        assert set(panel["gridPos"]) == {"h", "w", "x", "y"}
+        assert all(t["refId"] for t in panel["targets"])
