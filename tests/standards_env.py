@@ -98,8 +98,8 @@ tenants:
     def mutate(self, kind: str, count: int = 1, seed: int | None = None, **guids: str) -> dict[str, Any]:
         return self.ab.mutate(MutateRequest(kind=kind, count=count, seed=seed, **guids))  # type: ignore[arg-type]
 
-    def start_worker(self) -> None:
-        env = {**os.environ, "AB_KEY": PARTNER_KEY, "CANVAS_TOKEN": CANVAS_TOKEN}
+    def start_worker(self, *, ab_key: str = PARTNER_KEY, canvas_token: str = CANVAS_TOKEN) -> None:
+        env = {**os.environ, "AB_KEY": ab_key, "CANVAS_TOKEN": canvas_token}
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "worker", "run", "--config", str(self.config)],
                                          env=env, stdout=log, stderr=log)

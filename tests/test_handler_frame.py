@@ -11,7 +11,6 @@ from collections import Counter
 import anyio
 import orjson
 import pytest
-from prometheus_client import REGISTRY
 
 from schemas.dead_letter import DeadLetter
 from schemas.envelope import make_event
@@ -24,6 +23,7 @@ from worker.backoff import Backoff
 from worker.handler_frame import HandlerRunner, group_id_for
 from worker.kafka.producer import TransactionalProducer
 from worker.ledger import LedgerView
+from worker.metrics import total
 from worker.shutdown import StopToken
 from worker.topics import TopicSpec, all_topics, dlq_topic, ensure_topics
 
@@ -106,9 +106,7 @@ async def _run_in_process(bootstrap: str, name: str, topic: str, target_url: str
 
 
 def _count(name: str, outcome: str) -> float:
-    return REGISTRY.get_sample_value(
-        "edusync_handler_events_total", {"handler": name, "outcome": outcome}
-    ) or 0.0
+    return total("edusync_handler_events_total", handler=name, outcome=outcome)
 
 
 async def test_permanent_failure_goes_to_dlq_and_the_partition_moves_on(

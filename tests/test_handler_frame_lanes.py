@@ -14,7 +14,6 @@ import anyio
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
-from prometheus_client import REGISTRY
 
 from schemas.dead_letter import DeadLetter
 from schemas.envelope import CloudEvent, make_event
@@ -27,7 +26,7 @@ from worker.errors import PermanentFailure
 from worker.handler_frame import HandlerRunner, HandlerSettings, Result, group_id_for
 from worker.kafka.producer import TransactionalProducer
 from worker.ledger import Ledger, LedgerView
-from worker.metrics import Outcome
+from worker.metrics import Outcome, total
 from worker.shutdown import StopToken
 from worker.topics import DEFERRED, TopicSpec, all_topics, dlq_topic, ensure_topics
 
@@ -64,8 +63,7 @@ async def _topic(bootstrap: str, unique: str, name: str, partitions: int) -> str
 
 
 def _count(handler: str, outcome: Outcome) -> float:
-    return REGISTRY.get_sample_value("edusync_handler_events_total",
-                                     {"handler": handler, "outcome": outcome.value}) or 0.0
+    return total("edusync_handler_events_total", handler=handler, outcome=outcome.value)
 
 
 async def _until(check: Callable[[], bool | Awaitable[bool]], timeout: float, what: str) -> None:

@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 import pytest
 from oauthlib.oauth1.rfc5849 import utils as oauth_utils
-from prometheus_client import REGISTRY
 
 from simulators.illuminate import DEFAULT_CREDENTIALS, Credentials, IlluminateSimulator
 from simulators.server import ThreadedServer
@@ -40,6 +39,7 @@ from worker.clients.illuminate_models import (
     ScoreSubmission,
     Student,
 )
+from worker.metrics import total
 
 pytestmark = pytest.mark.anyio
 
@@ -106,9 +106,8 @@ def sim(server: ThreadedServer) -> Iterator[Sim]:
 
 
 def requests_with_status(status: str) -> float:
-    value = REGISTRY.get_sample_value("edusync_upstream_requests_total",
-                                      {"system": "illuminate", "status": status})
-    return value or 0.0
+    value = total("edusync_upstream_requests_total", system="illuminate", status=status)
+    return value
 
 
 async def collect(pages: Any) -> list[Any]:

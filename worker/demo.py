@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
-from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from deploy.local_kafka import LocalKafka
@@ -33,7 +32,7 @@ from worker.config import KafkaConfig, OpsConfig, TenantConfig, WorkerConfig
 from worker.demo_roster import RosterDemo
 from worker.flows.standards import StandardsSettings
 from worker.logs import configure_logging
-from worker.metrics import Outcome
+from worker.metrics import Outcome, total
 from worker.pollers.abconnect_events import POLLER_NAME
 from worker.runtime import run_worker
 from worker.shutdown import StopToken, stop_on_signals
@@ -65,7 +64,7 @@ def _say(message: str) -> None:
 
 
 def _sample(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
+    return total(name, **labels)
 
 
 class _Progress:

@@ -14,7 +14,6 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 
 import httpx
-from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from handlers.roster_to_canvas import HANDLER_NAME as CANVAS_HANDLER
@@ -37,7 +36,7 @@ from worker.flows.illuminate_changes import IlluminateChangesSettings
 from worker.flows.roster_canvas import ROSTER_CANVAS
 from worker.flows.roster_classroom import ROSTER_CLASSROOM
 from worker.flows.roster_matrixlms import ROSTER_MATRIXLMS
-from worker.metrics import Outcome
+from worker.metrics import Outcome, total
 from worker.registry import FlowSettings, SystemSettings
 from worker.shutdown import StopToken
 from worker.systems.classroom import ClassConfig
@@ -144,5 +143,4 @@ class RosterDemo:
 
 def outcomes(handler: str) -> dict[str, float]:
     """A handler's events by outcome, from this process's metrics."""
-    return {o.value: REGISTRY.get_sample_value("edusync_handler_events_total",
-                                               {"handler": handler, "outcome": o.value}) or 0.0 for o in Outcome}
+    return {o.value: total("edusync_handler_events_total", handler=handler, outcome=o.value) for o in Outcome}

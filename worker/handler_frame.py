@@ -52,10 +52,18 @@ from worker.ledger import Ledger, LedgerView
 from worker.metrics import (
     COMPONENT_UP,
     END_TO_END_LATENCY,
+    HANDLER_BACKLOG,
     HANDLER_DEFERRED,
     HANDLER_EVENTS,
     HANDLER_PARTITIONS_BUSY,
+    UNATTRIBUTED,
+    Kind,
     Outcome,
+    current_tenant,
+    mark_started,
+    mark_success,
+    prime_handler,
+    tenant_label,
 )
 from worker.shutdown import StopToken
 from worker.tables import TopicTable
@@ -74,6 +82,7 @@ CONSUMER_SETTINGS: dict[str, object] = {
 }
 PAUSED_LOG_EVERY = 60.0
 REVOKE_PATIENCE = 30.0
+BACKLOG_EVERY = 2.0  # seconds between two backlog measurements
 Result = Outcome | BaseException
 
 
@@ -140,7 +149,7 @@ class _Pending:
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
     dead: list[tuple[bytes, bytes]] = field(default_factory=list)
     applied_times: list[datetime] = field(default_factory=list)
-    tally: Counter[Outcome] = field(default_factory=Counter)
+    tally: Counter[tuple[str, Outcome]] = field(default_factory=Counter)  # by (tenant label, outcome)
     count: int = 0
     since: float = field(default_factory=time.monotonic)
 
@@ -213,6 +222,13 @@ class HandlerRunner:
         self._consumer: AIOKafkaConsumer | None = None
         self._lane_group: anyio.abc.TaskGroup | None = None
         self._stop = StopToken()
+        # The tenants a slot's runner serves (worker/tenant_slots.py); none for a bare handler.
+        self.tenants: frozenset[str] = frozenset(getattr(handler, "tenants", ()))
+        prime_handler(handler.name, self.tenants)
+        for tenant in self.tenants:
+            mark_started(Kind.HANDLER, tenant, handler.name)
+        self._fresh_at = 0.0
+        self._backlog_at = 0.0
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -269,6 +285,7 @@ class HandlerRunner:
             self.view.unsubscribe(self._ledger_changed)
             COMPONENT_UP.labels(self.component).set(0)
             HANDLER_PARTITIONS_BUSY.labels(self.handler.name).set(0)
+            HANDLER_BACKLOG.labels(self.handler.name, self.component).set(0)
             await _stop_quietly(consumer)
 
     async def _fetch_loop(self, consumer: AIOKafkaConsumer, stop: StopToken, until_caught_up: bool) -> None:
@@ -282,6 +299,7 @@ class HandlerRunner:
             if not batch and not self._drained:
                 self._commit_wake.set()  # the fetch came back empty: what is done may commit now
             self._drained = not batch
+            await self._observe(consumer)
             if batch:
                 last_contact = time.monotonic()
                 for tp, records in batch.items():
@@ -300,6 +318,28 @@ class HandlerRunner:
                 # An idle consumer cannot tell a quiet topic from a dead broker; ask for metadata.
                 await require_broker(consumer, self.kafka.bootstrap, self.broker_patience)
                 last_contact = time.monotonic()
+
+    async def _observe(self, consumer: AIOKafkaConsumer) -> None:
+        """Now and then: the backlog gauge, and freshness while there is nothing to do."""
+        now = time.monotonic()
+        if self._idle() and not self._paused and now - self._fresh_at >= 1.0:
+            self._fresh_at = now  # caught up and healthy counts as a success for every tenant served
+            for tenant in self.tenants:
+                mark_success(Kind.HANDLER, tenant, self.handler.name)
+        if now - self._backlog_at >= BACKLOG_EVERY:
+            self._backlog_at = now
+            with anyio.move_on_after(1.0):
+                HANDLER_BACKLOG.labels(self.handler.name, self.component).set(await self._backlog(consumer))
+
+    async def _backlog(self, consumer: AIOKafkaConsumer) -> int:
+        """Records not handled yet: up to the last stable offset (transaction markers past it do not
+        count), and those fetched but still in a lane."""
+        behind = sum(len(lane.buffer) for lane in self._lanes.values())
+        for tp in consumer.assignment():
+            end = consumer.last_stable_offset(tp)
+            if end is not None:
+                behind += max(0, end - await consumer.position(tp))
+        return behind
 
     def _open_lane(self, tp: TopicPartition) -> _Lane:
         lane = self._lanes[tp] = _Lane(tp)
@@ -374,9 +414,10 @@ class HandlerRunner:
         parse, handle, ledger, blocks = CloudEvent.from_bytes, handler.handle, self.ledger, self.deferrals.blocks
         applied = Outcome.APPLIED  # an enum member is a slow attribute lookup in 3.11
         parked = bool(len(self.deferrals))
-        outcomes: list[Outcome] = []
+        outcomes: list[tuple[str, Outcome]] = []
         applied_at: list[datetime] = []
         done = 0
+        label = tenant_label
         try:
             for rec in records:
                 try:
@@ -390,6 +431,8 @@ class HandlerRunner:
                     self._record(tp, rec, event, _Behind(head), attempts)
                     done += 1
                     continue
+                tenant = label(event.tenant)
+                token = current_tenant.set(tenant)  # the tenant of this event's upstream requests
                 try:
                     result = await handle(event, ledger)
                 except Exception as exc:  # classified here; nothing escapes unhandled
@@ -400,20 +443,22 @@ class HandlerRunner:
                     self._record(tp, rec, event, exc, attempts)
                     done += 1
                     continue
+                finally:
+                    current_tenant.reset(token)
                 if result.__class__ is not Outcome:
                     self._record(tp, rec, event, TypeError(f"{handler.name}.handle returned {result!r}"), attempts)
                 elif result is applied:
                     applied_at.append(event.time)
-                    outcomes.append(result)
+                    outcomes.append((tenant, result))
                 else:
-                    outcomes.append(result)
+                    outcomes.append((tenant, result))
                 done += 1
             return done, None
         finally:
             self._tally(tp, records, done, outcomes, applied_at)
 
     def _tally(self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]], done: int,
-               outcomes: list[Outcome], applied_at: list[datetime]) -> None:
+               outcomes: list[tuple[str, Outcome]], applied_at: list[datetime]) -> None:
         """The plain outcomes of a pass, pending the next commit; the offset moves past ``done`` records."""
         pending = self._pending
         if outcomes:
@@ -463,6 +508,8 @@ class HandlerRunner:
                 HANDLER_PARTITIONS_BUSY.labels(self.handler.name).set(self._limiter.borrowed_tokens - 1)
 
     async def _apply_batch(self, handler: BatchHandler, events: Sequence[CloudEvent]) -> list[Result]:
+        tenants = {e.tenant for e in events}
+        token = current_tenant.set(tenant_label(tenants.pop()) if len(tenants) == 1 else UNATTRIBUTED)
         try:
             results = list(await handler.handle_batch(events, self.ledger))
         except Exception as exc:  # classified below; nothing escapes unhandled
@@ -476,6 +523,8 @@ class HandlerRunner:
                 if isinstance(one[0], BaseException) and classify(one[0]) in (Verdict.RETRY, Verdict.PAUSE):
                     break
             return out
+        finally:
+            current_tenant.reset(token)
         if len(results) != len(events):
             return [RuntimeError(f"{handler.name}.handle_batch returned {len(results)} results for "
                                  f"{len(events)} events")] * len(events)
@@ -503,15 +552,16 @@ class HandlerRunner:
                 result: Result | _Behind, attempts: int) -> None:
         """One record's result, pending the next commit; its offset moves past it."""
         pending = self._pending
+        tenant = tenant_label(event.tenant) if event is not None else UNATTRIBUTED
         if isinstance(result, Outcome):
-            pending.tally[result] += 1
+            pending.tally[tenant, result] += 1
             if result is Outcome.APPLIED and event is not None:
                 pending.applied_times.append(event.time)
         elif event is not None and isinstance(result, PrerequisiteMissing | _Behind):
             reason = result.reason if isinstance(result, PrerequisiteMissing) else f"behind {result.head}"
             waits = result.waits_for if isinstance(result, PrerequisiteMissing) else None
             self.deferrals.park(_original(rec), event.subject, reason, waits)
-            pending.tally[Outcome.DEFERRED] += 1
+            pending.tally[tenant, Outcome.DEFERRED] += 1
         else:
             assert isinstance(result, BaseException)
             self._dead_letter(_original(rec), event, result, attempts)
@@ -529,7 +579,7 @@ class HandlerRunner:
                 log.error("handler paused: credentials rejected; retrying on a slow schedule",
                           handler=self.handler.name, lane=lane_key, error=str(error), retry_every=self.paused_retry)
             return not await self._stop.sleep(self.paused_retry)
-        HANDLER_EVENTS.labels(self.handler.name, Outcome.RETRIED.value).inc()
+        HANDLER_EVENTS.labels(self.handler.name, _tenant_of(rec), Outcome.RETRIED.value).inc()
         delay = self.backoff.delay(attempts - 1)
         log.warning("transient failure; will retry", handler=self.handler.name, lane=lane_key,
                     key=rec.key.decode("utf-8", "replace") if rec is not None and rec.key else None,
@@ -562,7 +612,8 @@ class HandlerRunner:
             failed_at=datetime.now(UTC), event_id=event.id if event else None, original=original,
         )
         self._pending.dead.append(((original.key or "").encode(), orjson.dumps(letter.model_dump(mode="json"))))
-        self._pending.tally[Outcome.DEAD_LETTERED] += 1
+        tenant = tenant_label(event.tenant) if event is not None else UNATTRIBUTED
+        self._pending.tally[tenant, Outcome.DEAD_LETTERED] += 1
 
     # -- parked events ------------------------------------------------------------------------
 
@@ -603,7 +654,7 @@ class HandlerRunner:
         interruption: BaseException | None = None
         for (item, event), result in zip(ready, results, strict=False):
             if isinstance(result, Outcome):
-                self._pending.tally[result] += 1
+                self._pending.tally[tenant_label(event.tenant), result] += 1
                 if result is Outcome.APPLIED:
                     self._pending.applied_times.append(event.time)
                 self.deferrals.resolve(item.key)
@@ -668,8 +719,11 @@ class HandlerRunner:
                 raise
             self.ledger.committed(flushed)
         name = self.handler.name
-        for outcome, n in pending.tally.items():
-            HANDLER_EVENTS.labels(name, outcome.value).inc(n)
+        for (tenant, outcome), n in pending.tally.items():
+            HANDLER_EVENTS.labels(name, tenant, outcome.value).inc(n)
+        for tenant in {tenant for tenant, _ in pending.tally}:
+            if tenant in self.tenants or (not self.tenants and tenant != UNATTRIBUTED):
+                mark_success(Kind.HANDLER, tenant, name)
         if pending.applied_times:
             now = datetime.now(UTC)
             observe = END_TO_END_LATENCY.labels(name).observe
@@ -704,6 +758,16 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         changed = getattr(self.runner.handler, "partitions_changed", None)
         if changed is not None:
             changed()  # e.g. forget what was verified: another member may have written meanwhile
+
+
+def _tenant_of(rec: ConsumerRecord[bytes, bytes] | None) -> str:
+    """The tenant label of a raw record (``UNATTRIBUTED`` if it does not parse)."""
+    if rec is None:
+        return UNATTRIBUTED
+    try:
+        return tenant_label(CloudEvent.from_bytes(rec.value).tenant)
+    except EnvelopeError:
+        return UNATTRIBUTED
 
 
 def _original(rec: ConsumerRecord[bytes, bytes]) -> OriginalRecord:

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from enum import StrEnum
 
-from worker.metrics import COMPONENT_PAUSED
+from worker.metrics import COMPONENT_PAUSED, COMPONENT_STATE
 
 
 class State(StrEnum):
@@ -42,11 +42,15 @@ class Health:
         if current is None or current.state is not state or current.reason != reason:
             self.components[component] = Status(state, reason if state is not State.READY else None, time.time())
         COMPONENT_PAUSED.labels(component).set(1 if state is State.PAUSED else 0)
+        for each in State:
+            COMPONENT_STATE.labels(component, each.value).set(1 if each is state else 0)
 
     def forget(self, component: str) -> None:
         """Drop a component that no longer runs here (a poller whose tenant moved to another replica)."""
         self.components.pop(component, None)
         COMPONENT_PAUSED.labels(component).set(0)
+        for each in State:
+            COMPONENT_STATE.labels(component, each.value).set(0)
 
     def state(self, component: str) -> State | None:
         """The current state of ``component``, if it reported one."""

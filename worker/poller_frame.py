@@ -7,10 +7,11 @@ transaction leaves both unchanged, so no event is lost and none is published twi
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 import anyio
@@ -18,14 +19,35 @@ import structlog
 
 from schemas.envelope import CloudEvent
 from worker.backoff import Backoff
-from worker.clients.errors import ThrottledError
+from worker.clients.errors import (
+    AuthenticationError,
+    ForbiddenError,
+    MalformedResponseError,
+    ThrottledError,
+    TransientUpstreamError,
+)
 from worker.concurrency import task_group
 from worker.errors import EdusyncError, Verdict, classify
 from worker.health import Health, State
 from worker.kafka.producer import TransactionalProducer
-from worker.metrics import COMPONENT_UP, CURSOR_LAG, EVENTS_PUBLISHED, POLL_DURATION, POLL_ERRORS
+from worker.metrics import (
+    COMPONENT_UP,
+    CURSOR_LAG,
+    EVENTS_PUBLISHED,
+    POLL_DURATION,
+    POLL_ERRORS,
+    POLL_INTERVAL,
+    Kind,
+    PollError,
+    current_tenant,
+    mark_started,
+    mark_success,
+    prime_poller,
+    tenant_label,
+)
 from worker.shutdown import StopToken
 from worker.state_store import StateStore
+from worker.walk_progress import record_walk
 
 log = structlog.get_logger(__name__)
 
@@ -123,6 +145,7 @@ class PollerRunner:
         self.key = cursor_key(poller.tenant, poller.name)
         self.component = f"poller:{self.key}"
         self._labels = (poller.tenant, poller.name)
+        self._covered = time.time()  # until the first poll says otherwise: lag grows from the start
 
     async def run_once(self) -> PollResult:
         """One poll within its deadline, then its transaction. Upstream errors propagate with
@@ -149,11 +172,14 @@ class PollerRunner:
             EVENTS_PUBLISHED.labels(*self._labels, topic).inc(count)
         POLL_DURATION.labels(*self._labels).observe(time.monotonic() - started)
         if result.newest_time is not None:
-            CURSOR_LAG.labels(*self._labels).set(
-                max(0.0, (datetime.now(UTC) - result.newest_time).total_seconds())
-            )
+            self._covered = min(time.time(), result.newest_time.timestamp())
         elif not result.more:
-            CURSOR_LAG.labels(*self._labels).set(0.0)
+            self._covered = time.time()  # caught up: the cursor covers everything until now
+        mark_success(Kind.POLLER, self.poller.tenant, self.poller.name)
+        record_walk(*self._labels, result.cursor)
+
+    def _lag(self) -> float:
+        return max(0.0, time.time() - self._covered)
 
     async def _cycle(self, stop: StopToken) -> PollResult | None:
         """``run_once``, or ``None`` when a stop request cancelled the poll."""
@@ -167,6 +193,14 @@ class PollerRunner:
     async def run(self, stop: StopToken) -> None:
         """Poll until ``stop``; failures back off and retry from the same cursor."""
         self._state(State.READY)
+        current_tenant.set(tenant_label(self.poller.tenant))  # this task's upstream requests
+        prime_poller(*self._labels)
+        longest = idle_interval(self.interval, 99) if self.idle_backoff else self.interval
+        POLL_INTERVAL.labels(*self._labels).set(longest)
+        mark_started(Kind.POLLER, self.poller.tenant, self.poller.name)
+        record_walk(*self._labels, self.cursors.get(self.key))
+        # Computed at scrape time: during an outage no poll succeeds, and the lag must still grow.
+        CURSOR_LAG.labels(*self._labels).set_function(self._lag)
         failures = 0
         quiet = 0
         paused_logged = 0.0
@@ -176,7 +210,7 @@ class PollerRunner:
                     result = await self._cycle(stop)
                 except (EdusyncError, TimeoutError) as exc:
                     error = _describe(exc, self.deadline)
-                    POLL_ERRORS.labels(*self._labels, type(exc).__name__).inc()
+                    POLL_ERRORS.labels(*self._labels, poll_error(exc).value).inc()
                     if classify(exc) is Verdict.PAUSE:
                         self._state(State.PAUSED, error)
                         if time.monotonic() - paused_logged >= PAUSED_LOG_EVERY:
@@ -210,6 +244,9 @@ class PollerRunner:
                     await stop.sleep(idle_interval(self.interval, quiet))
         finally:
             COMPONENT_UP.labels(self.component).set(0)
+            # Not running here (stopped, or its tenant moved to another replica): no lag to report.
+            with contextlib.suppress(KeyError):
+                CURSOR_LAG.remove(*self._labels)
 
     def _retry_delay(self, exc: BaseException, failures: int) -> float:
         floor = 0.0
@@ -220,6 +257,21 @@ class PollerRunner:
     def _state(self, state: State, reason: str | None = None) -> None:
         self.health.set(self.component, state, reason)
         COMPONENT_UP.labels(self.component).set(1 if state is State.READY else 0)
+
+
+def poll_error(exc: BaseException) -> PollError:
+    """The ``error`` label of a failed poll."""
+    if isinstance(exc, AuthenticationError | ForbiddenError):
+        return PollError.CREDENTIALS
+    if isinstance(exc, ThrottledError):
+        return PollError.THROTTLED
+    if isinstance(exc, MalformedResponseError):
+        return PollError.MALFORMED
+    if isinstance(exc, TransientUpstreamError):
+        return PollError.TRANSIENT
+    if isinstance(exc, TimeoutError):
+        return PollError.DEADLINE
+    return PollError.OTHER
 
 
 def _describe(exc: BaseException, deadline: float) -> str:

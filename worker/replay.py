@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 
 import anyio
-from prometheus_client import REGISTRY
 
 from worker.components import handler_transactional_id
 from worker.config import WorkerConfig
@@ -16,7 +15,7 @@ from worker.flows import handler_names
 from worker.handler_frame import HandlerRunner, group_id_for
 from worker.kafka.producer import TransactionalProducer
 from worker.ledger import LedgerView
-from worker.metrics import Outcome
+from worker.metrics import Outcome, total
 from worker.runtime import wait_for_kafka
 from worker.shutdown import StopToken
 from worker.topics import ensure_topics
@@ -65,7 +64,6 @@ async def replay_handler(config: WorkerConfig, handler_name: str, group: str | N
 
 def _outcomes(handler: str) -> dict[str, float]:
     return {
-        o.value: REGISTRY.get_sample_value("edusync_handler_events_total", {"handler": handler, "outcome": o.value})
-        or 0.0
+        o.value: total("edusync_handler_events_total", handler=handler, outcome=o.value)
         for o in Outcome
     }

@@ -19,6 +19,7 @@ from worker.kafka.connection import Kafka, connect
 from worker.kafka.errors import BrokerUnavailableError
 from worker.kafka.security_check import check_security
 from worker.ledger import LedgerView
+from worker.metric_series import prime_at_start
 from worker.ops_server import create_ops_app
 from worker.ownership import TenantOwnership
 from worker.shutdown import StopToken, stop_on_signals
@@ -82,6 +83,7 @@ async def run_worker(
     stop = stop or StopToken()
     health = health or Health()
     wiring = wiring or build_wiring(config)
+    prime_at_start(config, wiring)
     kafka = config.kafka.connection()
     patience = config.kafka.broker_patience_seconds
     try:

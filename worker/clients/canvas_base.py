@@ -43,7 +43,7 @@ from worker.clients.errors import (
     UpstreamError,
 )
 from worker.clients.http import Answer, HTTPSettings, ResponseClassifier, UpstreamHTTP
-from worker.metrics import UPSTREAM_THROTTLE_WAIT
+from worker.metrics import UPSTREAM_THROTTLE_WAIT, watch_budget
 
 SYSTEM = "canvas"
 RATE_LIMIT_TEXT = "Rate Limit Exceeded"
@@ -94,6 +94,12 @@ class RateBudget:
         if remaining is not None:
             self.remaining = remaining
             self.high_water = max(self.high_water, remaining + (cost or 0.0))
+
+    def use(self) -> float:
+        """Share of the quota spent, as Canvas last reported it (0 before it reported any)."""
+        if self.remaining is None or self.high_water <= 0:
+            return 0.0
+        return 1.0 - max(self.remaining, 0.0) / self.high_water
 
     def pause(self) -> float:
         """Seconds to wait before the next request; 0 while the quota is comfortable."""
@@ -224,6 +230,7 @@ class CanvasBase:
         if (token is None) == (oauth is None):
             raise ValueError("give a Canvas access token or OAuth2 credentials (one of the two)")
         self.budget = RateBudget(low_water=low_water, max_pause=max_pause)
+        watch_budget(SYSTEM, self.budget.use)
         # canvas.md §6.2.9: one in-flight request per token unless told otherwise, because
         # parallel requests pay Canvas's pre-flight penalty.
         self._http = UpstreamHTTP(

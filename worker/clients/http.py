@@ -15,7 +15,9 @@ mean what) and calls ``UpstreamHTTP.call``; this module does the rest the same w
 - JSON is parsed here (HTML pages, also with status 200, and truncated bodies are
   ``MalformedResponseError``); validating it into typed models is the client's job, strictly.
 
-Every sleep and wait here is cancellable, so a stop request ends a poll at once.
+Every sleep and wait here is cancellable, so a stop request ends a poll at once. Each attempt
+counts in ``edusync_upstream_requests_total`` under the tenant whose work the calling task does
+(``worker.metrics.current_tenant``, set by the poller and handler frames).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from worker.clients.errors import (
     UpstreamError,
 )
 from worker.errors import RetriableError
-from worker.metrics import UPSTREAM_REQUESTS, UPSTREAM_RETRIES, UPSTREAM_THROTTLE_WAIT
+from worker.metrics import UPSTREAM_REQUESTS, UPSTREAM_RETRIES, UPSTREAM_THROTTLE_WAIT, current_tenant
 from worker.redaction import redact
 
 log = structlog.get_logger(__name__)
@@ -256,19 +258,19 @@ class UpstreamHTTP:
             else:
                 response = await self._paced_send(request, deadline)
         except TimeoutError:
-            UPSTREAM_REQUESTS.labels(self.system, "error").inc()
+            UPSTREAM_REQUESTS.labels(self.system, current_tenant.get(), "error").inc()
             return TransientUpstreamError(
                 self.system, f"{where}: no complete answer within {deadline:g}s (stalled or trickling body)"), True
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            UPSTREAM_REQUESTS.labels(self.system, "error").inc()
+            UPSTREAM_REQUESTS.labels(self.system, current_tenant.get(), "error").inc()
             return TransientUpstreamError(self.system, f"{where}: cannot connect: {type(exc).__name__}"), False
         except httpx.TimeoutException as exc:
-            UPSTREAM_REQUESTS.labels(self.system, "error").inc()
+            UPSTREAM_REQUESTS.labels(self.system, current_tenant.get(), "error").inc()
             return TransientUpstreamError(self.system, f"{where}: timed out ({type(exc).__name__})"), True
         except httpx.TransportError as exc:
-            UPSTREAM_REQUESTS.labels(self.system, "error").inc()
+            UPSTREAM_REQUESTS.labels(self.system, current_tenant.get(), "error").inc()
             return TransientUpstreamError(self.system, f"{where}: connection failed: {type(exc).__name__}"), True
-        UPSTREAM_REQUESTS.labels(self.system, str(response.status_code)).inc()
+        UPSTREAM_REQUESTS.labels(self.system, current_tenant.get(), str(response.status_code)).inc()
         if self._observe is not None:
             self._observe(response)
         error = self.classifier.classify(response, where)

@@ -25,7 +25,7 @@ import anyio
 import httpx
 import structlog
 
-from worker.metrics import UPSTREAM_THROTTLE_WAIT
+from worker.metrics import UPSTREAM_THROTTLE_WAIT, watch_budget
 from worker.replica_share import REPLICAS, BudgetShare
 
 log = structlog.get_logger(__name__)
@@ -96,6 +96,13 @@ class SiteBudget:
         self.paused_until = -math.inf
         # One call in flight per site: the HTTP layer holds this around pacing and sending.
         self.gate = anyio.CapacityLimiter(1)
+        watch_budget(SYSTEM, self.use)
+
+    def use(self) -> float:
+        """Share of this replica's window spent (1 while locked out)."""
+        if self.clock.now() < self.paused_until:
+            return 1.0
+        return self.in_window() / max(1, int(self.share.of(self.limit)))
 
     def in_window(self) -> int:
         """Calls counted in the current rolling window."""

@@ -6,7 +6,7 @@ import time
 
 import anyio
 
-from worker.metrics import UPSTREAM_THROTTLE_WAIT
+from worker.metrics import UPSTREAM_THROTTLE_WAIT, watch_budget
 from worker.replica_share import REPLICAS, BudgetShare
 
 
@@ -28,6 +28,12 @@ class TokenBucket:
         self._stamp = time.monotonic()
         self._lock = anyio.Lock()
         self._system = system
+        watch_budget(system, self.use)
+
+    def use(self) -> float:
+        """Share of the bucket spent, as of now (refill included, nothing taken)."""
+        tokens = min(self.burst, self._tokens + (time.monotonic() - self._stamp) * self.rate)
+        return 1.0 - tokens / self.burst
 
     @property
     def rate(self) -> float:
