@@ -9,6 +9,7 @@ from pathlib import Path
 import anyio
 
 from deploy.local_kafka import DEFAULT_DATA_DIR, DEFAULT_PORT, KafkaLaunchError, LocalKafka
+from worker import cli_controls
 from worker.concurrency import first_error
 from worker.config import ConfigError, load_config
 from worker.kafka.errors import BrokerUnavailableError
@@ -84,7 +85,7 @@ def _dlq(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     configure_logging(config.log_level)
-    letters = anyio.run(read_dead_letters, config.kafka.connection(), args.handler)
+    letters = anyio.run(read_dead_letters, config.kafka.connection(), args.handler, config.kafka.consumer_group_prefix)
     for letter in letters:
         o = letter.original
         print(f"{letter.failed_at:%Y-%m-%dT%H:%M:%SZ}  {o.topic}[{o.partition}]@{o.offset}  key={o.key}  "
@@ -150,11 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--config", required=True, type=Path)
     status.set_defaults(func=_status)
 
-    dlq = sub.add_parser("dlq", help="list a handler's dead letters with their reasons")
-    dlq.add_argument("action", choices=["show"])
+    dlq = sub.add_parser("dlq", help="a handler's unresolved dead letters: show, redrive (apply again), purge")
+    dlq.add_argument("action", choices=cli_controls.DLQ_ACTIONS)
     dlq.add_argument("--config", required=True, type=Path)
     dlq.add_argument("--handler", required=True, choices=handler_names(), help="whose dead letters")
-    dlq.set_defaults(func=_dlq)
+    dlq.add_argument("--json", action="store_true", help="redrive/purge: print the counts as JSON")
+    dlq.set_defaults(func=lambda args: cli_controls.dlq_action(args, _dlq))
+    cli_controls.register(sub)
 
     from worker.systems import SYSTEMS
 

@@ -41,6 +41,7 @@ from schemas.dead_letter import DeadLetter, OriginalRecord
 from schemas.envelope import CloudEvent, EnvelopeError
 from worker.backoff import Backoff
 from worker.concurrency import task_group
+from worker.controls import Gate
 from worker.deferrals import DeferralStore, DueEvent
 from worker.errors import EdusyncError, PermanentFailure, PrerequisiteMissing, Verdict, classify
 from worker.health import Health, State
@@ -59,7 +60,7 @@ from worker.metrics import (
 )
 from worker.shutdown import StopToken
 from worker.tables import TopicTable
-from worker.topics import dlq_topic
+from worker.topics import dlq_topic, redrive_topic
 
 log = structlog.get_logger(__name__)
 
@@ -73,6 +74,7 @@ CONSUMER_SETTINGS: dict[str, object] = {
     "max_partition_fetch_bytes": 4 * 1024 * 1024,
 }
 PAUSED_LOG_EVERY = 60.0
+OPERATOR_PAUSE = "operator"  # the pause reason of every lane while an operator pauses the handler
 REVOKE_PATIENCE = 30.0
 Result = Outcome | BaseException
 
@@ -175,11 +177,13 @@ class HandlerRunner:
         self, handler: AnyHandler, *, kafka: Kafka, producer: TransactionalProducer, view: LedgerView,
         settings: HandlerSettings | None = None, group_id: str | None = None, broker_patience: float = 60.0,
         backoff: Backoff | None = None, health: Health | None = None, paused_retry: float = 60.0,
-        assign_all: bool = False, scope: str | None = None,
+        assign_all: bool = False, scope: str | None = None, gate: Gate | None = None, redrive: bool = False,
     ) -> None:
         """``assign_all`` reads every partition of the topics without joining ``group_id`` (which
         then only keeps the offsets): the mode of a tenant slot's handler, which the ownership
-        group gives one replica. ``scope`` names that slot: its deferrals and its component."""
+        group gives one replica. ``scope`` names that slot: its deferrals and its component.
+        ``gate`` holds the lanes while an operator pauses the handler; ``redrive`` also consumes
+        the dead letters sent back to it (``edusync dlq redrive``)."""
         self.handler = handler
         self.kafka = connect(kafka)
         self.producer = producer
@@ -195,6 +199,8 @@ class HandlerRunner:
         self.group_id = group_id or group_id_for(handler.name)
         self.broker_patience = broker_patience
         self.dlq = dlq_topic(handler.name)
+        self.topics = [*handler.topics, redrive_topic(handler.name)] if redrive else list(handler.topics)
+        self.gate = gate
         self.component = f"handler:{scoped}"
         self.started = anyio.Event()
         self._batch_handler = handler if isinstance(handler, BatchHandler) else None
@@ -232,7 +238,7 @@ class HandlerRunner:
         self.view.subscribe(self._ledger_changed)
         consumer = self._consumer = self._new_consumer()
         if not self.assign_all:
-            consumer.subscribe(self.kafka.names(list(self.handler.topics)), listener=_Rebalance(self))
+            consumer.subscribe(self.kafka.names(self.topics), listener=_Rebalance(self))
         # start() waits forever for a broker that is not there; joining a group can take
         # several seconds even when it is, hence the floor.
         start_patience = max(30.0, self.broker_patience)
@@ -246,7 +252,7 @@ class HandlerRunner:
             ) from exc
         if self.assign_all:
             # Positions start at the group's committed offsets (earliest where there are none).
-            consumer.assign([tp for topic in self.kafka.names(list(self.handler.topics))
+            consumer.assign([tp for topic in self.kafka.names(self.topics)
                              for tp in await topic_partitions(consumer, topic)])
         self._set_state()
         self.started.set()
@@ -325,6 +331,9 @@ class HandlerRunner:
             else:
                 records = lane.buffer[:size]
                 del lane.buffer[:size]
+            if self.gate is not None and self.gate.closed is not None:
+                await self._held(lane)
+                continue
             if lane.fetch_paused and len(lane.buffer) < size and self._consumer is not None:
                 self._consumer.resume(lane.tp)
                 lane.fetch_paused = False
@@ -535,6 +544,21 @@ class HandlerRunner:
                     key=rec.key.decode("utf-8", "replace") if rec is not None and rec.key else None,
                     attempt=attempts, error=str(error) or type(error).__name__, retry_in=round(delay, 2))
         return not await self._stop.sleep(delay)
+
+    async def _held(self, lane: _Lane) -> None:
+        """Wait out an operator's pause; the fetch loop's back-pressure bounds what is buffered."""
+        assert self.gate is not None
+        if OPERATOR_PAUSE in self._paused:  # another lane logged it and waits for the resume
+            while self.gate.closed is not None and not (self._stop.stopping or lane.closed):
+                await self.gate.view.wait_changed(1.0)
+            return
+        self._paused.add(OPERATOR_PAUSE)
+        self._set_state("paused by operator")
+        try:
+            await self.gate.wait_open(self._stop, self.component, lambda: lane.closed)
+        finally:
+            self._paused.discard(OPERATOR_PAUSE)
+            self._set_state()
 
     def _resumed(self, lane_key: str) -> None:
         if lane_key in self._paused:

@@ -20,6 +20,7 @@ from schemas.envelope import CloudEvent
 from worker.backoff import Backoff
 from worker.clients.errors import ThrottledError
 from worker.concurrency import task_group
+from worker.controls import Gate
 from worker.errors import EdusyncError, Verdict, classify
 from worker.health import Health, State
 from worker.kafka.producer import TransactionalProducer
@@ -110,6 +111,7 @@ class PollerRunner:
         self, poller: Poller, producer: TransactionalProducer, cursors: StateStore, *,
         interval: float = 5.0, backoff: Backoff | None = None, idle_backoff: bool = False,
         deadline: float = 300.0, health: Health | None = None, paused_retry: float = 60.0,
+        gate: Gate | None = None,
     ) -> None:
         self.poller = poller
         self.producer = producer
@@ -120,6 +122,7 @@ class PollerRunner:
         self.backoff = backoff or Backoff(base=0.5, cap=60.0)
         self.health = health or Health()
         self.paused_retry = paused_retry
+        self.gate = gate  # an operator's pause, checked between cycles
         self.key = cursor_key(poller.tenant, poller.name)
         self.component = f"poller:{self.key}"
         self._labels = (poller.tenant, poller.name)
@@ -172,6 +175,11 @@ class PollerRunner:
         paused_logged = 0.0
         try:
             while not stop.stopping:
+                if self.gate is not None and self.gate.closed is not None:
+                    self._state(State.PAUSED, "paused by operator")
+                    await self.gate.wait_open(stop, self.component)
+                    self._state(State.READY)
+                    continue
                 try:
                     result = await self._cycle(stop)
                 except (EdusyncError, TimeoutError) as exc:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from schemas.envelope import CloudEvent
 from worker.components import Component
 from worker.config import WorkerConfig
+from worker.controls import Gate, current_controls, handler_control_name
 from worker.handler_frame import AnyHandler, BatchHandler, HandlerRunner, Result, group_id_for
 from worker.health import Health, State
 from worker.kafka.producer import TransactionalProducer
@@ -127,13 +128,15 @@ def slot_handler_component(handler: AnyHandler, config: WorkerConfig, view: Ledg
         if changed is not None:
             changed()
         tid = slot_transactional_id(handler.name, slot, kafka.consumer_group_prefix)
-        async with TransactionalProducer(kafka.connection(), tid) as p:
+        async with TransactionalProducer(kafka.connection(), tid) as p, \
+                current_controls(kafka.connection()) as controls:
             health.set(name, State.STARTING)
             runner = HandlerRunner(
                 slot_handler, kafka=kafka.connection(), producer=p, view=view,
                 settings=config.handler_settings(handler.name), broker_patience=kafka.broker_patience_seconds,
                 group_id=f"{group_id_for(handler.name, kafka.consumer_group_prefix)}.{scope}", health=health,
                 paused_retry=config.runtime.paused_retry_seconds, assign_all=True, scope=scope,
+                gate=Gate(controls, handler_control_name(handler.name)), redrive=True,
             )
             await runner.run(stop)
 

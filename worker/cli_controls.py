@@ -1,0 +1,151 @@
+"""The state-changing operator commands: ``pause``, ``resume``, ``dlq redrive|purge``.
+
+They write to Kafka with the worker's own credentials from the configuration file, the
+authenticated path; the ops port stays read-only. Bad input is one line on stderr, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from worker.config import WorkerConfig, load_config
+from worker.controls import handler_control_name, poller_control_name, request_pause
+from worker.errors import ConfigurationError
+from worker.logs import configure_logging
+from worker.topics import OPERATOR_CONTROL, ensure_topics, state_topics
+from worker.wiring import Wiring, build_wiring
+
+
+class ControlError(ConfigurationError, ValueError):
+    """An operator command names something this configuration does not run."""
+
+
+def _wiring(config: WorkerConfig) -> Wiring:
+    wiring = build_wiring(config)
+    anyio.run(wiring.clients.aclose)  # the commands talk to Kafka only
+    return wiring
+
+
+def poller_names(wiring: Wiring) -> list[str]:
+    """``TENANT/NAME`` of every poller the configuration runs."""
+    return sorted(f"{s.poller.tenant}/{s.poller.name}" for s in wiring.pollers)
+
+
+def check_poller(wiring: Wiring, name: str) -> tuple[str, str]:
+    """``(tenant, poller)`` of ``TENANT/NAME``; ``ControlError`` when the configuration has none such."""
+    known = poller_names(wiring)
+    if name not in known:
+        raise ControlError(f"unknown poller {name!r} (known: {', '.join(known) or 'none'})")
+    tenant, _, poller = name.partition("/")
+    return tenant, poller
+
+
+def check_handler(wiring: Wiring, name: str) -> str:
+    """``name`` if the configuration runs that handler; else ``ControlError``."""
+    known = sorted(h.name for h in wiring.handlers)
+    if name not in known:
+        raise ControlError(f"unknown handler {name!r} (known: {', '.join(known) or 'none'})")
+    return name
+
+
+async def _ready_kafka(config: WorkerConfig) -> None:
+    from worker.runtime import wait_for_kafka
+
+    kafka = config.kafka.connection()
+    await wait_for_kafka(kafka, min(config.kafka.broker_patience_seconds, 15.0))
+    await ensure_topics(kafka, [s for s in state_topics() if s.name == OPERATOR_CONTROL],
+                        config.kafka.replication_factor, config.kafka.min_insync_replicas)
+
+
+def _emit(args: argparse.Namespace, report: dict[str, Any], line: str) -> None:
+    print(json.dumps(report, sort_keys=True) if getattr(args, "json", False) else line)
+
+
+def _pause(args: argparse.Namespace, paused: bool) -> int:
+    config = load_config(args.config)
+    configure_logging(config.log_level)
+    wiring = _wiring(config)
+    if args.poller:
+        component = poller_control_name(*check_poller(wiring, args.poller))
+    else:
+        component = handler_control_name(check_handler(wiring, args.handler))
+
+    async def go() -> None:
+        await _ready_kafka(config)
+        await request_pause(config.kafka.connection(), component, paused)
+
+    anyio.run(go)
+    verb = "pause" if paused else "resume"
+    _emit(args, {"component": component, "paused": paused, "requested": True},
+          f"{verb} of {component} requested; the replica that runs it acts on it between cycles")
+    return 0
+
+
+def _pause_cmd(args: argparse.Namespace) -> int:
+    return _pause(args, True)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    return _pause(args, False)
+
+
+def _dlq_resolve(args: argparse.Namespace) -> int:
+    from worker.dead_letters import pending_letters, resolve_letters
+
+    config = load_config(args.config)
+    configure_logging(config.log_level)
+    handler = check_handler(_wiring(config), args.handler)
+    kafka, prefix = config.kafka.connection(), config.kafka.consumer_group_prefix
+    redrive = args.action == "redrive"
+
+    async def go() -> tuple[int, int]:
+        await _ready_kafka(config)
+        done = await resolve_letters(kafka, handler, redrive=redrive, prefix=prefix)
+        return done, len(await pending_letters(kafka, handler, prefix))
+
+    done, remaining = anyio.run(go)
+    key = "redriven" if redrive else "purged"
+    _emit(args, {"handler": handler, "action": args.action, key: done, "dead_letters": remaining},
+          f"{done} dead letter(s) of {handler} {key}; {remaining} unresolved")
+    return 0
+
+
+def guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """``func`` with a ``ControlError`` as one line on stderr and exit code 2."""
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except ControlError as exc:
+            print(f"edusync: {exc}", file=sys.stderr)
+            return 2
+    return run
+
+
+def dlq_action(args: argparse.Namespace, show: Callable[[argparse.Namespace], int]) -> int:
+    """``edusync dlq ACTION``: ``show`` as before, ``redrive`` and ``purge`` here."""
+    if args.action in ("redrive", "purge"):
+        return guarded(_dlq_resolve)(args)
+    return show(args)
+
+
+DLQ_ACTIONS = ["show", "redrive", "purge"]
+
+
+def register(sub: Any) -> None:
+    """Add ``pause`` and ``resume`` to the ``edusync`` subcommands (``sub``: argparse's subparsers)."""
+    for verb, paused in (("pause", True), ("resume", False)):
+        cmd = sub.add_parser(verb, help=f"{verb} a poller or handler, on whichever replica runs it "
+                             "(through the Kafka control topic)")
+        cmd.add_argument("--config", required=True, type=Path)
+        target = cmd.add_mutually_exclusive_group(required=True)
+        target.add_argument("--poller", metavar="TENANT/NAME", help="a poller, e.g. district-a/abconnect_events")
+        target.add_argument("--handler", metavar="NAME", help="a handler (all its tenant slots)")
+        cmd.add_argument("--json", action="store_true", help="print the request as JSON")
+        cmd.set_defaults(func=guarded(_resume if not paused else _pause_cmd))
