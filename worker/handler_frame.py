@@ -24,7 +24,7 @@ import asyncio
 import time
 import traceback
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
@@ -281,6 +281,9 @@ class HandlerRunner:
         high_water = 4 * self.settings.batch_size
         last_contact = time.monotonic()
         while not stop.stopping:
+            if self.gate is not None and self.gate.closed is not None:
+                await self._held(lambda: False)  # fetch nothing new (assigned partitions: no group to leave)
+                continue
             batch = {}
             # getmany can block while the group has no coordinator (broker gone), so bound it.
             with anyio.move_on_after(5):
@@ -332,7 +335,7 @@ class HandlerRunner:
                 records = lane.buffer[:size]
                 del lane.buffer[:size]
             if self.gate is not None and self.gate.closed is not None:
-                await self._held(lane)
+                await self._held(lambda: lane.closed)
                 continue
             if lane.fetch_paused and len(lane.buffer) < size and self._consumer is not None:
                 self._consumer.resume(lane.tp)
@@ -545,17 +548,17 @@ class HandlerRunner:
                     attempt=attempts, error=str(error) or type(error).__name__, retry_in=round(delay, 2))
         return not await self._stop.sleep(delay)
 
-    async def _held(self, lane: _Lane) -> None:
-        """Wait out an operator's pause; the fetch loop's back-pressure bounds what is buffered."""
+    async def _held(self, gone: Callable[[], bool]) -> None:
+        """Wait out an operator's pause (or until ``gone()``): the first to hold reports and logs it."""
         assert self.gate is not None
-        if OPERATOR_PAUSE in self._paused:  # another lane logged it and waits for the resume
-            while self.gate.closed is not None and not (self._stop.stopping or lane.closed):
+        if OPERATOR_PAUSE in self._paused:
+            while self.gate.closed is not None and not (self._stop.stopping or gone()):
                 await self.gate.view.wait_changed(1.0)
             return
         self._paused.add(OPERATOR_PAUSE)
         self._set_state("paused by operator")
         try:
-            await self.gate.wait_open(self._stop, self.component, lambda: lane.closed)
+            await self.gate.wait_open(self._stop, self.component, gone)
         finally:
             self._paused.discard(OPERATOR_PAUSE)
             self._set_state()

@@ -1,0 +1,148 @@
+"""``edusync pause|resume``: through the Kafka control topic to whichever replica runs the
+component, surviving a restart; a paused poller asks nothing upstream and resumes from its cursor."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from schemas.envelope import CloudEvent
+from tests.kafka_tools import read_topic
+from tests.standards_env import CANVAS_TOKEN, PARTNER, PARTNER_KEY, StandardsEnv
+from worker.pollers.abconnect_events import POLLER_NAME
+from worker.tenant_slots import handler_component_name
+from worker.topics import ABCONNECT_EVENTS
+
+pytestmark = pytest.mark.slow(150)
+
+HANDLER = "standards_to_canvas"
+
+
+@pytest.fixture
+def env(kafka_bootstrap: str, tmp_path: Path, unique: str) -> Iterator[StandardsEnv]:
+    bench = StandardsEnv(kafka_bootstrap, tmp_path, unique)
+    try:
+        yield bench
+    finally:
+        bench.close()
+
+
+def edusync(env: StandardsEnv, *args: str) -> subprocess.CompletedProcess[str]:
+    """One ``edusync`` command against the bench's configuration (with its secrets)."""
+    cli_env = {**os.environ, "AB_KEY": PARTNER_KEY, "CANVAS_TOKEN": CANVAS_TOKEN}
+    return subprocess.run([sys.executable, "-m", "worker", *args, "--config", str(env.config)],
+                          capture_output=True, text=True, timeout=120, env=cli_env)
+
+
+def wait_state(env: StandardsEnv, component: str, state: str, timeout: float = 90) -> dict[str, Any]:
+    """Poll /readyz until ``component`` reports ``state``; returns its entry."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            entry = httpx.get(f"http://127.0.0.1:{env.ops_port}/readyz", timeout=5).json()["components"].get(component)
+        except httpx.HTTPError:
+            entry = None
+        if entry is not None and entry.get("state") == state:
+            return dict(entry)
+        assert env.proc is not None and env.proc.poll() is None, env.log_tail()
+        assert time.monotonic() < deadline, f"{component} never {state}: {entry}\n{env.log_tail()}"
+        time.sleep(0.3)
+
+
+def event_requests(env: StandardsEnv) -> int:
+    return int(env.ab.stats()["by_resource"].get("events", 0))
+
+
+def published_seqs(env: StandardsEnv) -> Counter[int]:
+    records = anyio.run(read_topic, env.bootstrap, ABCONNECT_EVENTS)
+    events = [CloudEvent.from_bytes(r.value) for r in records]
+    mine = [e for e in events if e.tenant == env.tenant]
+    assert len({e.id for e in mine}) == len(mine), "a CloudEvent id was published twice"
+    return Counter(int(e.data_object()["seq"]) for e in mine)
+
+
+def test_a_paused_poller_asks_nothing_survives_a_restart_and_resumes_losing_and_repeating_nothing(
+    env: StandardsEnv,
+) -> None:
+    env.seed(documents=2, standards=10)
+    env.start_worker()
+    env.wait_converged(timeout=120)
+    poller = f"poller:{env.tenant}/{POLLER_NAME}"
+    cursor = env.cursor()
+    assert cursor is not None
+
+    paused = edusync(env, "pause", "--poller", f"{env.tenant}/{POLLER_NAME}", "--json")
+    assert paused.returncode == 0, paused.stderr[-2000:]
+    assert json.loads(paused.stdout) == {"component": poller, "paused": True, "requested": True}
+    entry = wait_state(env, poller, "paused")
+    assert entry["reason"] == "paused by operator"
+    asked = event_requests(env)
+    env.mutate("modify_standard", count=3, seed=5)
+    env.mutate("add_standard", count=2, seed=6)
+    time.sleep(3)  # six poll intervals (0.5 s) in which a running poller would have asked
+    assert event_requests(env) == asked
+    assert env.cursor() == cursor
+
+    # The pause is kept on the compacted control topic: a restarted worker obeys it from the start.
+    assert env.stop_worker() == 0
+    env.start_worker()
+    wait_state(env, poller, "paused")
+    time.sleep(3)
+    assert event_requests(env) == asked and env.cursor() == cursor
+    decisions = [line for line in env.log_lines() if line.get("event") == "paused by operator"]
+    assert decisions and all(line["component"] == poller and line["requested_by"] for line in decisions)
+
+    resumed = edusync(env, "resume", "--poller", f"{env.tenant}/{POLLER_NAME}")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    wait_state(env, poller, "ready")
+    env.wait_converged(timeout=120)
+    assert event_requests(env) > asked
+    assert any(line.get("event") == "resumed by operator" for line in env.log_lines())
+    # Every upstream event published exactly once: none lost while paused, none repeated.
+    feed = Counter(e.seq for e in env.ab.list_events(PARTNER, None, [], 0, 1_000_000)[0])
+    assert max(feed) > cursor["seq"], "the changes made while paused are in the partner's feed"
+    deadline = time.monotonic() + 60
+    while (seqs := published_seqs(env)) != feed:
+        assert time.monotonic() < deadline, (sorted(seqs.items()), sorted(feed))
+        time.sleep(0.5)
+    assert env.stop_worker() == 0
+
+
+def test_a_paused_handler_applies_nothing_until_resumed(env: StandardsEnv) -> None:
+    env.seed(documents=2, standards=10)
+    env.start_worker()
+    env.wait_converged(timeout=120)
+    component = handler_component_name(HANDLER, env.tenant)
+    assert edusync(env, "pause", "--handler", HANDLER).returncode == 0
+    wait_state(env, component, "paused")
+    env.mutate("modify_standard", count=3, seed=7)
+    deadline = time.monotonic() + 60
+    feed = Counter(e.seq for e in env.ab.list_events(PARTNER, None, [], 0, 1_000_000)[0])
+    while published_seqs(env) != feed:  # the poller goes on publishing
+        assert time.monotonic() < deadline, env.log_tail()
+        time.sleep(0.5)
+    time.sleep(2)
+    assert not env.report().ok, "a paused handler wrote to Canvas"
+    assert edusync(env, "resume", "--handler", HANDLER).returncode == 0
+    env.wait_converged(timeout=120)
+    wait_state(env, component, "ready")
+    assert env.stop_worker() == 0
+
+
+def test_unknown_names_are_one_line_errors(env: StandardsEnv) -> None:
+    for args in (("pause", "--poller", f"{env.tenant}/nope"), ("resume", "--handler", "nope"),
+                 ("pause", "--poller", f"elsewhere/{POLLER_NAME}")):
+        result = edusync(env, *args)
+        assert result.returncode == 2, result
+        assert len(result.stderr.strip().splitlines()) == 1 and "unknown" in result.stderr, result.stderr
