@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import anyio
 import orjson
 import structlog
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from schemas.dead_letter import DeadLetter
 from worker.controls import operator_identity
@@ -29,6 +31,7 @@ from worker.kafka.reader import committed_batches
 from worker.topics import dlq_resolved_group, dlq_topic, redrive_topic
 
 log = structlog.get_logger(__name__)
+COORDINATOR_ATTEMPTS = 40
 
 
 @dataclass(frozen=True)
@@ -43,10 +46,19 @@ class PendingLetter:
 async def resolved_offsets(kafka: Kafka, handler: str, prefix: str = "edusync") -> dict[int, int]:
     """Per DLQ partition, the offset where unresolved letters start (0 where none were resolved)."""
     connection = connect(kafka)
+    group = connection.name(dlq_resolved_group(handler, prefix))
     admin = AIOKafkaAdminClient(**connection.options())
     await admin.start()
     try:
-        committed = await admin.list_consumer_group_offsets(connection.name(dlq_resolved_group(handler, prefix)))
+        for attempt in range(COORDINATOR_ATTEMPTS):
+            try:
+                committed = await admin.list_consumer_group_offsets(group)
+                break
+            except KafkaError as exc:
+                # A young cluster has no offsets topic yet: its coordinator appears in a moment.
+                if not exc.retriable or attempt == COORDINATOR_ATTEMPTS - 1:
+                    raise
+                await anyio.sleep(0.5)
     finally:
         await admin.close()
     return {tp.partition: meta.offset for tp, meta in committed.items() if meta.offset >= 0}
