@@ -10,10 +10,12 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import anyio
+import structlog
 
 from worker.config import WorkerConfig, load_config
 from worker.controls import handler_control_name, poller_control_name, request_pause
@@ -21,6 +23,8 @@ from worker.errors import ConfigurationError
 from worker.logs import configure_logging
 from worker.topics import OPERATOR_CONTROL, ensure_topics, state_topics
 from worker.wiring import Wiring, build_wiring
+
+log = structlog.get_logger(__name__)
 
 
 class ControlError(ConfigurationError, ValueError):
@@ -117,6 +121,64 @@ def _dlq_resolve(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _held(config: WorkerConfig, tenant: str, poller: str) -> dict[str, Any] | None:
+    from worker.poller_frame import cursor_key
+    from worker.state_store import StateStore
+    from worker.topics import CURSORS
+
+    cursors = StateStore(config.kafka.connection(), CURSORS, tenant=tenant)
+    await cursors.restore()
+    cursor = cursors.get(cursor_key(tenant, poller)) or {}
+    hold = cursor.get("hold")
+    return hold if isinstance(hold, dict) and int(cursor.get("held") or 0) > 0 else None
+
+
+def _holds(args: argparse.Namespace) -> int:
+    from worker.controls import operator_identity, send_control
+    from worker.pollers.deletion_holds import HoldDecision, HoldSummary, hold_key
+    from worker.pollers.illuminate_snapshot import IlluminateSnapshotPoller
+
+    config = load_config(args.config)
+    configure_logging(config.log_level)
+    wiring = _wiring(config)
+    tenant, poller = check_poller(wiring, args.poller)
+    spec = next(s for s in wiring.pollers if s.poller.tenant == tenant and s.poller.name == poller)
+    if not isinstance(spec.poller, IlluminateSnapshotPoller):
+        raise ControlError(f"poller {args.poller!r} has no deletion guard (Illuminate snapshot pollers have one)")
+    component = poller_control_name(tenant, poller)
+
+    async def go() -> dict[str, Any]:
+        await _ready_kafka(config)
+        raw = await _held(config, tenant, poller)
+        if args.action == "show":
+            if raw is None:
+                return {"poller": args.poller, "held": 0}
+            hold = HoldSummary.model_validate(raw)
+            return {"poller": args.poller, "held": hold.count, **hold.model_dump(exclude={"fingerprint"})}
+        if raw is None:
+            raise ControlError(f"poller {args.poller!r} holds no deletions back")
+        hold = HoldSummary.model_validate(raw)
+        decision = HoldDecision(decision=args.action, fingerprint=hold.fingerprint, count=hold.count,
+                                requested_at=datetime.now(UTC), requested_by=operator_identity())
+        await send_control(config.kafka.connection(), hold_key(component), decision)
+        log.warning(f"held deletions {args.action} requested", poller=args.poller, entity=hold.entity,
+                    count=hold.count, requested_by=decision.requested_by)
+        return {"poller": args.poller, "decision": args.action, "entity": hold.entity, "count": hold.count,
+                "requested": True}
+
+    report = anyio.run(go)
+    if args.action == "show":
+        line = (f"{args.poller}: nothing held" if not report["held"] else
+                f"{args.poller}: {report['count']} {report['entity']} deletion(s) held, "
+                f"{report['share']:.1%} of {report['stored']} (walk {report['walk']}); "
+                f"sample ids: {', '.join(report['sample'])}")
+    else:
+        line = (f"{args.action} of {report['count']} held {report['entity']} deletion(s) requested; the poller "
+                "acts on it at the end of its next complete walk if it still holds exactly these")
+    _emit(args, report, line)
+    return 0
+
+
 def guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """``func`` with a ``ControlError`` as one line on stderr and exit code 2."""
     def run(args: argparse.Namespace) -> int:
@@ -149,3 +211,10 @@ def register(sub: Any) -> None:
         target.add_argument("--handler", metavar="NAME", help="a handler (all its tenant slots)")
         cmd.add_argument("--json", action="store_true", help="print the request as JSON")
         cmd.set_defaults(func=guarded(_resume if not paused else _pause_cmd))
+
+    holds = sub.add_parser("holds", help="mass deletions the snapshot guard held back: show, approve, reject")
+    holds.add_argument("action", choices=["show", "approve", "reject"])
+    holds.add_argument("--config", required=True, type=Path)
+    holds.add_argument("--poller", required=True, metavar="TENANT/NAME", help="e.g. district-a/illuminate.students")
+    holds.add_argument("--json", action="store_true", help="print the result as JSON")
+    holds.set_defaults(func=guarded(_holds))
