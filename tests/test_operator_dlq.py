@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 from tests.standards_env import StandardsEnv
-from tests.test_operator_pause import HANDLER, edusync
+from tests.test_operator_pause import HANDLER, edusync, error_lines
 from worker.dead_letters import pending_letters
 from worker.kafka.connection import KafkaConnection
 
@@ -99,5 +99,5 @@ def test_purge_drops_the_dead_letters_without_applying_them(env: StandardsEnv) -
 def test_a_handler_the_configuration_does_not_run_is_a_one_line_error(env: StandardsEnv) -> None:
     result = edusync(env, "dlq", "purge", "--handler", "roster_to_canvas")
     assert result.returncode == 2, result
-    assert result.stderr.strip().splitlines() == [
+    assert error_lines(result.stderr) == [
         "edusync: unknown handler 'roster_to_canvas' (known: standards_to_canvas)"]

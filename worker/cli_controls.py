@@ -25,6 +25,8 @@ from worker.topics import OPERATOR_CONTROL, ensure_topics, state_topics
 from worker.wiring import Wiring, build_wiring
 
 log = structlog.get_logger(__name__)
+# The commands log their decisions at warning; restores and connections at info are noise here.
+QUIET = "warning"
 
 
 class ControlError(ConfigurationError, ValueError):
@@ -74,7 +76,7 @@ def _emit(args: argparse.Namespace, report: dict[str, Any], line: str) -> None:
 
 def _pause(args: argparse.Namespace, paused: bool) -> int:
     config = load_config(args.config)
-    configure_logging(config.log_level)
+    configure_logging(QUIET)
     wiring = _wiring(config)
     if args.poller:
         component = poller_control_name(*check_poller(wiring, args.poller))
@@ -104,7 +106,7 @@ def _dlq_resolve(args: argparse.Namespace) -> int:
     from worker.dead_letters import pending_letters, resolve_letters
 
     config = load_config(args.config)
-    configure_logging(config.log_level)
+    configure_logging(QUIET)
     handler = check_handler(_wiring(config), args.handler)
     kafka, prefix = config.kafka.connection(), config.kafka.consumer_group_prefix
     redrive = args.action == "redrive"
@@ -139,7 +141,7 @@ def _holds(args: argparse.Namespace) -> int:
     from worker.pollers.illuminate_snapshot import IlluminateSnapshotPoller
 
     config = load_config(args.config)
-    configure_logging(config.log_level)
+    configure_logging(QUIET)
     wiring = _wiring(config)
     tenant, poller = check_poller(wiring, args.poller)
     spec = next(s for s in wiring.pollers if s.poller.tenant == tenant and s.poller.name == poller)
