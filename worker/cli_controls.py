@@ -181,6 +181,52 @@ def _holds(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cursor(args: argparse.Namespace) -> int:
+    from worker.controls import CursorCommand, cursor_command_key, operator_identity, send_control
+
+    config = load_config(args.config)
+    configure_logging(QUIET)
+    tenant, poller = check_poller(_wiring(config), args.poller)
+    component = poller_control_name(tenant, poller)
+    value: Any = None
+    if args.action == "set":
+        if args.to is None:
+            raise ControlError("cursor set needs --to VALUE (the cursor as JSON, as `cursor show` prints it)")
+        try:
+            value = json.loads(args.to)
+        except ValueError as exc:
+            raise ControlError(f"--to is not JSON: {exc}") from None
+    elif args.to is not None:
+        raise ControlError(f"--to goes with cursor set, not cursor {args.action}")
+
+    async def go() -> dict[str, Any]:
+        from worker.poller_frame import cursor_key
+        from worker.state_store import StateStore
+        from worker.topics import CURSORS
+
+        await _ready_kafka(config)
+        cursors = StateStore(config.kafka.connection(), CURSORS, tenant=tenant)
+        await cursors.restore()
+        current = cursors.get(cursor_key(tenant, poller))
+        if args.action == "show":
+            return {"poller": args.poller, "cursor": current}
+        command = CursorCommand(component=component, action=args.action, value=value,
+                                requested_at=datetime.now(UTC), requested_by=operator_identity())
+        await send_control(config.kafka.connection(), cursor_command_key(component), command)
+        log.warning(f"cursor {args.action} requested", poller=args.poller, before=current, cursor=value,
+                    requested_by=command.requested_by)
+        return {"poller": args.poller, "action": args.action, "before": current, "cursor": value, "requested": True}
+
+    report = anyio.run(go)
+    if args.action == "show":
+        line = json.dumps(report["cursor"], sort_keys=True)
+    else:
+        line = (f"cursor {args.action} of {args.poller} requested (was {json.dumps(report['before'])}); the "
+                "replica that runs the poller applies it between two polls")
+    _emit(args, report, line)
+    return 0
+
+
 def guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """``func`` with a ``ControlError`` as one line on stderr and exit code 2."""
     def run(args: argparse.Namespace) -> int:
@@ -213,6 +259,14 @@ def register(sub: Any) -> None:
         target.add_argument("--handler", metavar="NAME", help="a handler (all its tenant slots)")
         cmd.add_argument("--json", action="store_true", help="print the request as JSON")
         cmd.set_defaults(func=guarded(_resume if not paused else _pause_cmd))
+
+    cursor = sub.add_parser("cursor", help="a poller's stored cursor: show, set (--to JSON), reset (start over)")
+    cursor.add_argument("action", choices=["show", "set", "reset"])
+    cursor.add_argument("--config", required=True, type=Path)
+    cursor.add_argument("--poller", required=True, metavar="TENANT/NAME")
+    cursor.add_argument("--to", metavar="VALUE", help='set: the new cursor as JSON, e.g. \'{"seq": 120}\'')
+    cursor.add_argument("--json", action="store_true", help="print the result as JSON")
+    cursor.set_defaults(func=guarded(_cursor))
 
     holds = sub.add_parser("holds", help="mass deletions the snapshot guard held back: show, approve, reject")
     holds.add_argument("action", choices=["show", "approve", "reject"])

@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import orjson
@@ -85,6 +85,21 @@ async def request_pause(kafka: Kafka, component: str, paused: bool) -> PauseComm
     log.info("pause requested" if paused else "resume requested", component=component,
              requested_by=command.requested_by)
     return command
+
+
+def cursor_command_key(component: str) -> str:
+    """The control-topic key of a pending cursor change of a poller."""
+    return f"cursor/{component}"
+
+
+class CursorCommand(BaseModel):
+    """Set a poller's cursor to ``value``, or reset it (``value`` None: start from scratch)."""
+
+    component: str
+    action: Literal["set", "reset"]
+    value: Any = None
+    requested_at: datetime
+    requested_by: str
 
 
 class ControlView:
@@ -201,6 +216,17 @@ class Gate:
             command = self.view.paused(name)
             if command is not None:
                 return command
+        return None
+
+    def cursor_command(self) -> CursorCommand | None:
+        """A cursor change waiting for this poller (its owner applies it, then clears it)."""
+        for name in self.names:
+            raw = self.view.get(cursor_command_key(name))
+            if raw is not None:
+                try:
+                    return CursorCommand.model_validate(raw)
+                except ValidationError:
+                    log.warning("unreadable cursor command ignored", component=name)
         return None
 
     async def wait_open(self, stop: StopToken, component: str, gone: Callable[[], bool] = lambda: False) -> None:

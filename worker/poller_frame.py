@@ -20,13 +20,14 @@ from schemas.envelope import CloudEvent
 from worker.backoff import Backoff
 from worker.clients.errors import ThrottledError
 from worker.concurrency import task_group
-from worker.controls import Gate
+from worker.controls import CursorCommand, Gate, cursor_command_key
 from worker.errors import EdusyncError, Verdict, classify
 from worker.health import Health, State
 from worker.kafka.producer import TransactionalProducer
 from worker.metrics import COMPONENT_UP, CURSOR_LAG, EVENTS_PUBLISHED, POLL_DURATION, POLL_ERRORS
 from worker.shutdown import StopToken
 from worker.state_store import StateStore
+from worker.topics import OPERATOR_CONTROL
 
 log = structlog.get_logger(__name__)
 
@@ -180,6 +181,9 @@ class PollerRunner:
                     await self.gate.wait_open(stop, self.component)
                     self._state(State.READY)
                     continue
+                if self.gate is not None and (command := self.gate.cursor_command()) is not None:
+                    await self._set_cursor(command)
+                    continue
                 try:
                     result = await self._cycle(stop)
                 except (EdusyncError, TimeoutError) as exc:
@@ -218,6 +222,21 @@ class PollerRunner:
                     await stop.sleep(idle_interval(self.interval, quiet))
         finally:
             COMPONENT_UP.labels(self.component).set(0)
+
+    async def _set_cursor(self, command: CursorCommand) -> None:
+        """An operator's cursor change, between cycles: the cursor and the command's tombstone in
+        one transaction, so it is applied exactly once, by whichever replica owns the poller."""
+        before = self.cursors.get(self.key)
+        async with self.producer.transaction() as txn:
+            await self.cursors.put(txn, self.key, command.value)
+            await txn.send(OPERATOR_CONTROL, cursor_command_key(self.component).encode(), None)
+        log.warning("cursor set by operator" if command.action == "set" else "cursor reset by operator",
+                    poller=self.poller.name, tenant=self.poller.tenant, before=before, cursor=command.value,
+                    requested_by=command.requested_by)
+        # Our own tombstone must reach the view before the next look, or the command would apply twice.
+        with anyio.move_on_after(60):
+            while self.gate is not None and self.gate.cursor_command() == command:
+                await self.gate.view.wait_changed(1.0)
 
     def _retry_delay(self, exc: BaseException, failures: int) -> float:
         floor = 0.0
