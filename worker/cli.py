@@ -52,7 +52,7 @@ def _replay(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     configure_logging(config.log_level)
-    counts = anyio.run(replay_handler, config, args.handler, args.group)
+    counts = anyio.run(lambda: replay_handler(config, args.handler, args.group, keep_group=args.keep_group))
     print(json.dumps({"handler": args.handler, "outcomes": counts}, sort_keys=True))
     return 0
 
@@ -141,11 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--kafka-port", type=int, default=9192, help="local Kafka port for the demo")
     demo.set_defaults(func=_demo)
 
-    replay = sub.add_parser("replay", help="re-run a handler over its topics from the beginning (fresh group)")
+    replay = sub.add_parser("replay", help="re-run a handler over its topics from the beginning (fresh group), "
+                            "or --dry-run: print the writes a tenant's events since --from would make")
     replay.add_argument("--config", required=True, type=Path)
-    replay.add_argument("--handler", required=True, choices=handler_names(), help="the handler to replay")
+    replay.add_argument("--handler", choices=handler_names(), help="the handler to replay (dry run: default all)")
     replay.add_argument("--group", default=None, help="tag for the replay's consumer group (default: replay-<time>)")
-    replay.set_defaults(func=_replay)
+    cli_controls.replay_options(replay)
+    replay.set_defaults(func=lambda args: cli_controls.replay_action(args, _replay))
 
     status = sub.add_parser("status", help="poller cursors, handler backlogs and dead-letter counts")
     status.add_argument("--config", required=True, type=Path)

@@ -248,6 +248,57 @@ def dlq_action(args: argparse.Namespace, show: Callable[[argparse.Namespace], in
 DLQ_ACTIONS = ["show", "redrive", "purge"]
 
 
+def _since(text: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r} (e.g. 2026-12-01T08:00:00Z)") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def replay_options(replay: argparse.ArgumentParser) -> None:
+    """The dry-run options of ``edusync replay``."""
+    replay.add_argument("--dry-run", action="store_true", help="make no writes; print those it would make, per target")
+    replay.add_argument("--from", dest="since", type=_since, metavar="TIME",
+                        help="dry run: the events since this ISO 8601 time")
+    replay.add_argument("--tenant", help="dry run: this tenant's events")
+    replay.add_argument("--keep-group", action="store_true", help="keep the replay's consumer group afterwards")
+    replay.add_argument("--json", action="store_true", help="dry run: print the report as JSON")
+
+
+def replay_action(args: argparse.Namespace, replay: Callable[[argparse.Namespace], int]) -> int:
+    """``edusync replay``: the dry run here, the real replay as before (it needs ``--handler``)."""
+    from worker.replay import ReplayError
+
+    if not args.dry_run:
+        if args.handler is None or args.since is not None or args.tenant is not None:
+            print("edusync: replay needs --handler; --from and --tenant go with --dry-run", file=sys.stderr)
+            return 2
+        return replay(args)
+    if args.since is None or args.tenant is None:
+        print("edusync: replay --dry-run needs --from TIME and --tenant T", file=sys.stderr)
+        return 2
+    from worker.replay_dry_run import dry_run
+
+    config = load_config(args.config)
+    configure_logging(QUIET)
+    try:
+        report = anyio.run(dry_run, config, args.tenant, args.since, args.handler)
+    except ReplayError as exc:
+        print(f"edusync: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(report.model_dump_json())
+        return 0
+    for target in report.targets:
+        print(f"{target.system} {target.host}: {target.writes} write(s)")
+        for call in target.calls:
+            print(f"  {call}")
+    print(f"{report.events} event(s) of {report.tenant} since {report.since.isoformat()}: "
+          f"{report.writes} write(s) would be made; none made")
+    return 0
+
+
 def register(sub: Any) -> None:
     """Add ``pause`` and ``resume`` to the ``edusync`` subcommands (``sub``: argparse's subparsers)."""
     for verb, paused in (("pause", True), ("resume", False)):
