@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.operator_tools import edusync, error_lines, published_seqs
 from tests.standards_env import PARTNER, StandardsEnv
-from tests.test_operator_pause import edusync, error_lines, published_seqs
 from worker.pollers.abconnect_events import POLLER_NAME
 
-pytestmark = pytest.mark.slow(150)
+pytestmark = pytest.mark.slow(110)
 
 
 @pytest.fixture

@@ -11,12 +11,12 @@ from pathlib import Path
 import anyio
 import pytest
 
+from tests.operator_tools import HANDLER, edusync, error_lines
 from tests.standards_env import StandardsEnv
-from tests.test_operator_pause import HANDLER, edusync, error_lines
 from worker.dead_letters import pending_letters
 from worker.kafka.connection import KafkaConnection
 
-pytestmark = pytest.mark.slow(150)
+pytestmark = pytest.mark.slow(60)
 
 
 @pytest.fixture

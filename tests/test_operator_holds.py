@@ -26,12 +26,12 @@ from simulators.illuminate.generator import SeedSpec
 from simulators.illuminate.oauth import DEFAULT_CREDENTIALS
 from simulators.server import ThreadedServer
 from tests.kafka_tools import read_topic
-from tests.test_operator_pause import error_lines
+from tests.operator_tools import error_lines
 from worker.poller_frame import cursor_key
 from worker.state_store import StateStore
 from worker.topics import CURSORS, illuminate_topic
 
-pytestmark = pytest.mark.slow(150)
+pytestmark = pytest.mark.slow(110)
 
 POLLER = "illuminate.students"
 STUDENTS, WITHDRAWN = 200, 50

@@ -4,29 +4,19 @@ component, surviving a restart; a paused poller asks nothing upstream and resume
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import anyio
-import httpx
 import pytest
 
-from schemas.envelope import CloudEvent
-from tests.kafka_tools import read_topic
-from tests.standards_env import CANVAS_TOKEN, PARTNER, PARTNER_KEY, StandardsEnv
+from tests.operator_tools import HANDLER, edusync, error_lines, event_requests, published_seqs, wait_state
+from tests.standards_env import PARTNER, StandardsEnv
 from worker.pollers.abconnect_events import POLLER_NAME
 from worker.tenant_slots import handler_component_name
-from worker.topics import ABCONNECT_EVENTS
 
-pytestmark = pytest.mark.slow(150)
-
-HANDLER = "standards_to_canvas"
+pytestmark = pytest.mark.slow(70)
 
 
 @pytest.fixture
@@ -36,47 +26,6 @@ def env(kafka_bootstrap: str, tmp_path: Path, unique: str) -> Iterator[Standards
         yield bench
     finally:
         bench.close()
-
-
-def edusync(env: StandardsEnv, *args: str) -> subprocess.CompletedProcess[str]:
-    """One ``edusync`` command against the bench's configuration (with its secrets)."""
-    cli_env = {**os.environ, "AB_KEY": PARTNER_KEY, "CANVAS_TOKEN": CANVAS_TOKEN}
-    return subprocess.run([sys.executable, "-m", "worker", *args, "--config", str(env.config)],
-                          capture_output=True, text=True, timeout=120, env=cli_env)
-
-
-def error_lines(stderr: str) -> list[str]:
-    """What stderr says besides the JSON log lines (aiokafka may log a young topic's hiccups)."""
-    return [line for line in stderr.strip().splitlines() if not line.startswith("{")]
-
-
-def wait_state(env: StandardsEnv, component: str, state: str, timeout: float = 90) -> dict[str, Any]:
-    """Poll /readyz until ``component`` reports ``state``; returns its entry."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            entry = httpx.get(f"http://127.0.0.1:{env.ops_port}/readyz", timeout=5).json()["components"].get(component)
-        except httpx.HTTPError:
-            entry = None
-        if entry is not None and entry.get("state") == state:
-            return dict(entry)
-        assert env.proc is not None and env.proc.poll() is None, env.log_tail()
-        assert time.monotonic() < deadline, f"{component} never {state}: {entry}\n{env.log_tail()}"
-        time.sleep(0.3)
-
-
-def event_requests(env: StandardsEnv) -> int:
-    return int(env.ab.stats()["by_resource"].get("events", 0))
-
-
-def published_seqs(env: StandardsEnv, *, once: bool = True) -> Counter[int]:
-    """How often each AB Connect event seq was published for the bench's tenant; with ``once``,
-    also that no CloudEvent id was published twice."""
-    records = anyio.run(read_topic, env.bootstrap, ABCONNECT_EVENTS)
-    events = [CloudEvent.from_bytes(r.value) for r in records]
-    mine = [e for e in events if e.tenant == env.tenant]
-    assert not once or len({e.id for e in mine}) == len(mine), "a CloudEvent id was published twice"
-    return Counter(int(e.data_object()["seq"]) for e in mine)
 
 
 def test_a_paused_poller_asks_nothing_survives_a_restart_and_resumes_losing_and_repeating_nothing(

@@ -16,11 +16,11 @@ import anyio
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
+from tests.operator_tools import HANDLER, edusync, error_lines, published_seqs, wait_state
 from tests.standards_env import PARTNER, StandardsEnv
-from tests.test_operator_pause import HANDLER, edusync, error_lines, published_seqs, wait_state
 from worker.tenant_slots import handler_component_name
 
-pytestmark = pytest.mark.slow(150)
+pytestmark = pytest.mark.slow(110)
 
 WRITE_METHODS = ("POST ", "PUT ", "PATCH ", "DELETE ")
 

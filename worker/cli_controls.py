@@ -1,6 +1,7 @@
-"""The state-changing operator commands: ``pause``, ``resume``, ``dlq redrive|purge``.
+"""The operator commands: ``pause``, ``resume``, ``cursor``, ``holds``, ``dlq redrive|purge`` and
+``replay --dry-run``.
 
-They write to Kafka with the worker's own credentials from the configuration file, the
+The state-changing ones write to Kafka with the worker's own credentials from the configuration file, the
 authenticated path; the ops port stays read-only. Bad input is one line on stderr, exit code 2.
 """
 
@@ -300,7 +301,8 @@ def replay_action(args: argparse.Namespace, replay: Callable[[argparse.Namespace
 
 
 def register(sub: Any) -> None:
-    """Add ``pause`` and ``resume`` to the ``edusync`` subcommands (``sub``: argparse's subparsers)."""
+    """Add ``pause``, ``resume``, ``cursor`` and ``holds`` to the ``edusync`` subcommands (``sub``:
+    argparse's subparsers); ``dlq`` and ``replay`` call ``dlq_action`` and ``replay_action``."""
     for verb, paused in (("pause", True), ("resume", False)):
         cmd = sub.add_parser(verb, help=f"{verb} a poller or handler, on whichever replica runs it "
                              "(through the Kafka control topic)")
