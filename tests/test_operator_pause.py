@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.operator_tools import HANDLER, edusync, error_lines, event_requests, published_seqs, wait_state
-from tests.standards_env import PARTNER, StandardsEnv
+from tests.replicas import Replica
+from tests.standards_env import CANVAS_TOKEN, PARTNER, PARTNER_KEY, StandardsEnv
+from tests.test_replicas import wait_for
 from worker.pollers.abconnect_events import POLLER_NAME
 from worker.tenant_slots import handler_component_name
 
@@ -103,3 +105,41 @@ def test_unknown_names_are_one_line_errors(env: StandardsEnv) -> None:
         assert result.returncode == 2, result
         lines = error_lines(result.stderr)
         assert len(lines) == 1 and lines[0].startswith("edusync: unknown"), result.stderr
+
+
+def test_the_pause_reaches_the_owning_replica_and_holds_when_another_takes_over(
+    env: StandardsEnv, tmp_path: Path,
+) -> None:
+    env.seed(documents=2, standards=10)
+    env.config.write_text(env.config.read_text().replace(f"port: {env.ops_port}", "port: 0"))
+    secrets = {"AB_KEY": PARTNER_KEY, "CANVAS_TOKEN": CANVAS_TOKEN}
+    pair = [Replica(n, env.config, tmp_path, secrets).start() for n in ("p1", "p2")]
+    poller = f"poller:{env.tenant}/{POLLER_NAME}"
+
+    def paused_on(replica: Replica) -> bool:
+        return any(line.get("event") == "paused by operator" and line.get("component") == poller
+                   for line in replica.lines())
+
+    try:
+        wait_for(lambda: sum(len(r.owned()) for r in pair) == 1, "one replica to own the tenant", pair)
+        env.wait_converged(timeout=120)
+        owner, other = pair if pair[0].owned() else pair[::-1]
+        assert edusync(env, "pause", "--poller", f"{env.tenant}/{POLLER_NAME}").returncode == 0
+        wait_for(lambda: paused_on(owner), "the owner to pause the poller", pair)
+        asked, cursor = event_requests(env), env.cursor()
+        env.mutate("modify_standard", count=3, seed=9)
+        owner.kill()  # the other replica takes the tenant over and must find the pause
+        wait_for(lambda: bool(other.owned()), "the other replica to take the tenant", [other])
+        wait_for(lambda: paused_on(other), "the new owner to keep the poller paused", [other])
+        time.sleep(3)
+        assert event_requests(env) == asked and env.cursor() == cursor
+        assert edusync(env, "resume", "--poller", f"{env.tenant}/{POLLER_NAME}").returncode == 0
+        env.wait_converged(timeout=120)
+        feed = Counter(e.seq for e in env.ab.list_events(PARTNER, None, [], 0, 1_000_000)[0])
+        deadline = time.monotonic() + 60
+        while published_seqs(env) != feed:
+            assert time.monotonic() < deadline, other.text()[-3000:]
+            time.sleep(0.5)
+    finally:
+        codes = [r.stop() for r in pair if r.alive]
+    assert codes == [0]

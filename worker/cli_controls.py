@@ -22,7 +22,7 @@ from worker.config import WorkerConfig, load_config
 from worker.controls import handler_control_name, poller_control_name, request_pause
 from worker.errors import ConfigurationError
 from worker.logs import configure_logging
-from worker.topics import OPERATOR_CONTROL, ensure_topics, state_topics
+from worker.topics import OPERATOR_CONTROL, all_topics, ensure_topics, redrive_topic, state_topics
 from worker.wiring import Wiring, build_wiring
 
 log = structlog.get_logger(__name__)
@@ -114,6 +114,8 @@ def _dlq_resolve(args: argparse.Namespace) -> int:
 
     async def go() -> tuple[int, int]:
         await _ready_kafka(config)
+        await ensure_topics(kafka, [s for s in all_topics(handlers=[handler]) if s.name == redrive_topic(handler)],
+                            config.kafka.replication_factor, config.kafka.min_insync_replicas)
         done = await resolve_letters(kafka, handler, redrive=redrive, prefix=prefix)
         return done, len(await pending_letters(kafka, handler, prefix))
 

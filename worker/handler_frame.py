@@ -601,6 +601,9 @@ class HandlerRunner:
         """Retry parked events when due, head of each subject first."""
         attempts = 0
         while not stop.stopping:
+            if self.gate is not None and self.gate.closed is not None:
+                await self._held(lambda: False)  # parked events wait for the resume too
+                continue
             due = self.deferrals.due(self.settings.batch_size)
             if not due:
                 upcoming = self.deferrals.next_due()
