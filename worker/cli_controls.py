@@ -149,7 +149,8 @@ def _holds(args: argparse.Namespace) -> int:
     tenant, poller = check_poller(wiring, args.poller)
     spec = next(s for s in wiring.pollers if s.poller.tenant == tenant and s.poller.name == poller)
     if not isinstance(spec.poller, IlluminateSnapshotPoller):
-        raise ControlError(f"poller {args.poller!r} has no deletion guard (Illuminate snapshot pollers have one)")
+        raise ControlError(f"poller {args.poller!r} is not an Illuminate snapshot poller (illuminate.<entity>), "
+                           "whose held deletions can be reviewed")
     component = poller_control_name(tenant, poller)
 
     async def go() -> dict[str, Any]:
