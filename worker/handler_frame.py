@@ -329,14 +329,14 @@ class HandlerRunner:
                 lane.wake = anyio.Event()
                 await lane.wake.wait()
                 continue
+            if self.gate is not None and self.gate.closed is not None:
+                await self._held(lambda: lane.closed)  # the buffer stays as it is: nothing skipped
+                continue
             if len(lane.buffer) <= size:
                 records, lane.buffer = lane.buffer, []
             else:
                 records = lane.buffer[:size]
                 del lane.buffer[:size]
-            if self.gate is not None and self.gate.closed is not None:
-                await self._held(lambda: lane.closed)
-                continue
             if lane.fetch_paused and len(lane.buffer) < size and self._consumer is not None:
                 self._consumer.resume(lane.tp)
                 lane.fetch_paused = False
