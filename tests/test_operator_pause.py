@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.operator_tools import HANDLER, edusync, error_lines, event_requests, published_seqs, wait_state
@@ -92,6 +93,11 @@ def test_a_paused_handler_applies_nothing_until_resumed(env: StandardsEnv) -> No
         time.sleep(0.5)
     time.sleep(2)
     assert not env.report().ok, "a paused handler wrote to Canvas"
+    # The ops port changes nothing: there is no state-changing route, with or without credentials.
+    ops = f"http://127.0.0.1:{env.ops_port}"
+    for method, path in (("POST", "/resume"), ("POST", "/readyz"), ("PUT", "/status"), ("DELETE", "/metrics")):
+        assert httpx.request(method, ops + path, timeout=5).status_code in (404, 405), (method, path)
+    assert wait_state(env, component, "paused")["reason"] == "paused by operator"
     assert edusync(env, "resume", "--handler", HANDLER).returncode == 0
     env.wait_converged(timeout=120)
     wait_state(env, component, "ready")
