@@ -9,6 +9,7 @@ from pathlib import Path
 import anyio
 
 from deploy.local_kafka import DEFAULT_DATA_DIR, DEFAULT_PORT, KafkaLaunchError, LocalKafka
+from worker import cli_controls
 from worker.concurrency import first_error
 from worker.config import ConfigError, load_config
 from worker.kafka.errors import BrokerUnavailableError
@@ -51,7 +52,7 @@ def _replay(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     configure_logging(config.log_level)
-    counts = anyio.run(replay_handler, config, args.handler, args.group)
+    counts = anyio.run(lambda: replay_handler(config, args.handler, args.group, keep_group=args.keep_group))
     print(json.dumps({"handler": args.handler, "outcomes": counts}, sort_keys=True))
     return 0
 
@@ -84,7 +85,7 @@ def _dlq(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     configure_logging(config.log_level)
-    letters = anyio.run(read_dead_letters, config.kafka.connection(), args.handler)
+    letters = anyio.run(read_dead_letters, config.kafka.connection(), args.handler, config.kafka.consumer_group_prefix)
     for letter in letters:
         o = letter.original
         print(f"{letter.failed_at:%Y-%m-%dT%H:%M:%SZ}  {o.topic}[{o.partition}]@{o.offset}  key={o.key}  "
@@ -140,21 +141,25 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--kafka-port", type=int, default=9192, help="local Kafka port for the demo")
     demo.set_defaults(func=_demo)
 
-    replay = sub.add_parser("replay", help="re-run a handler over its topics from the beginning (fresh group)")
+    replay = sub.add_parser("replay", help="re-run a handler over its topics from the beginning (fresh group), "
+                            "or --dry-run: print the writes a tenant's events since --from would make")
     replay.add_argument("--config", required=True, type=Path)
-    replay.add_argument("--handler", required=True, choices=handler_names(), help="the handler to replay")
+    replay.add_argument("--handler", choices=handler_names(), help="the handler to replay (dry run: default all)")
     replay.add_argument("--group", default=None, help="tag for the replay's consumer group (default: replay-<time>)")
-    replay.set_defaults(func=_replay)
+    cli_controls.replay_options(replay)
+    replay.set_defaults(func=lambda args: cli_controls.replay_action(args, _replay))
 
     status = sub.add_parser("status", help="poller cursors, handler backlogs and dead-letter counts")
     status.add_argument("--config", required=True, type=Path)
     status.set_defaults(func=_status)
 
-    dlq = sub.add_parser("dlq", help="list a handler's dead letters with their reasons")
-    dlq.add_argument("action", choices=["show"])
+    dlq = sub.add_parser("dlq", help="a handler's unresolved dead letters: show, redrive (apply again), purge")
+    dlq.add_argument("action", choices=cli_controls.DLQ_ACTIONS)
     dlq.add_argument("--config", required=True, type=Path)
     dlq.add_argument("--handler", required=True, choices=handler_names(), help="whose dead letters")
-    dlq.set_defaults(func=_dlq)
+    dlq.add_argument("--json", action="store_true", help="redrive/purge: print the counts as JSON")
+    dlq.set_defaults(func=lambda args: cli_controls.dlq_action(args, _dlq))
+    cli_controls.register(sub)
 
     from worker.systems import SYSTEMS
 

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from worker.config import WorkerConfig
+from worker.controls import Gate, current_controls, poller_control_name
 from worker.health import Health
 from worker.kafka.producer import TransactionalProducer
 from worker.poller_frame import PollerRunner, PollerSpec
@@ -43,12 +44,14 @@ def poller_component(spec: PollerSpec, config: WorkerConfig) -> Component:
     async def run(stop: StopToken, health: Health) -> None:
         # Producer first: init_transactions aborts a crashed predecessor's open transaction,
         # which the restore would otherwise wait out (see worker/kafka/reader.py).
-        async with TransactionalProducer(kafka, poller_transactional_id(poller.tenant, poller.name)) as p:
+        async with TransactionalProducer(kafka, poller_transactional_id(poller.tenant, poller.name)) as p, \
+                current_controls(kafka) as controls:  # an operator's pause, as the last owner obeyed it
             cursors = StateStore(kafka, CURSORS, tenant=poller.tenant)  # its tenant's partition only
             await cursors.restore()
             runner = PollerRunner(poller, p, cursors, interval=spec.interval, idle_backoff=spec.idle_backoff,
                                   deadline=spec.deadline, health=health,
-                                  paused_retry=config.runtime.paused_retry_seconds)
+                                  paused_retry=config.runtime.paused_retry_seconds,
+                                  gate=Gate(controls, poller_control_name(poller.tenant, poller.name)))
             await runner.run(stop)
 
     return Component(name, run)

@@ -24,7 +24,7 @@ import asyncio
 import time
 import traceback
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
@@ -41,6 +41,7 @@ from schemas.dead_letter import DeadLetter, OriginalRecord
 from schemas.envelope import CloudEvent, EnvelopeError
 from worker.backoff import Backoff
 from worker.concurrency import task_group
+from worker.controls import Gate
 from worker.deferrals import DeferralStore, DueEvent
 from worker.errors import EdusyncError, PermanentFailure, PrerequisiteMissing, Verdict, classify
 from worker.health import Health, State
@@ -67,7 +68,7 @@ from worker.metrics import (
 )
 from worker.shutdown import StopToken
 from worker.tables import TopicTable
-from worker.topics import dlq_topic
+from worker.topics import dlq_topic, redrive_topic
 
 log = structlog.get_logger(__name__)
 
@@ -81,6 +82,7 @@ CONSUMER_SETTINGS: dict[str, object] = {
     "max_partition_fetch_bytes": 4 * 1024 * 1024,
 }
 PAUSED_LOG_EVERY = 60.0
+OPERATOR_PAUSE = "operator"  # the pause reason of every lane while an operator pauses the handler
 REVOKE_PATIENCE = 30.0
 BACKLOG_EVERY = 2.0  # seconds between two backlog measurements
 Result = Outcome | BaseException
@@ -184,11 +186,13 @@ class HandlerRunner:
         self, handler: AnyHandler, *, kafka: Kafka, producer: TransactionalProducer, view: LedgerView,
         settings: HandlerSettings | None = None, group_id: str | None = None, broker_patience: float = 60.0,
         backoff: Backoff | None = None, health: Health | None = None, paused_retry: float = 60.0,
-        assign_all: bool = False, scope: str | None = None,
+        assign_all: bool = False, scope: str | None = None, gate: Gate | None = None, redrive: bool = False,
     ) -> None:
         """``assign_all`` reads every partition of the topics without joining ``group_id`` (which
         then only keeps the offsets): the mode of a tenant slot's handler, which the ownership
-        group gives one replica. ``scope`` names that slot: its deferrals and its component."""
+        group gives one replica. ``scope`` names that slot: its deferrals and its component.
+        ``gate`` holds the lanes while an operator pauses the handler; ``redrive`` also consumes
+        the dead letters sent back to it (``edusync dlq redrive``)."""
         self.handler = handler
         self.kafka = connect(kafka)
         self.producer = producer
@@ -204,6 +208,8 @@ class HandlerRunner:
         self.group_id = group_id or group_id_for(handler.name)
         self.broker_patience = broker_patience
         self.dlq = dlq_topic(handler.name)
+        self.topics = [*handler.topics, redrive_topic(handler.name)] if redrive else list(handler.topics)
+        self.gate = gate
         self.component = f"handler:{scoped}"
         self.started = anyio.Event()
         self._batch_handler = handler if isinstance(handler, BatchHandler) else None
@@ -248,7 +254,7 @@ class HandlerRunner:
         self.view.subscribe(self._ledger_changed)
         consumer = self._consumer = self._new_consumer()
         if not self.assign_all:
-            consumer.subscribe(self.kafka.names(list(self.handler.topics)), listener=_Rebalance(self))
+            consumer.subscribe(self.kafka.names(self.topics), listener=_Rebalance(self))
         # start() waits forever for a broker that is not there; joining a group can take
         # several seconds even when it is, hence the floor.
         start_patience = max(30.0, self.broker_patience)
@@ -262,7 +268,7 @@ class HandlerRunner:
             ) from exc
         if self.assign_all:
             # Positions start at the group's committed offsets (earliest where there are none).
-            consumer.assign([tp for topic in self.kafka.names(list(self.handler.topics))
+            consumer.assign([tp for topic in self.kafka.names(self.topics)
                              for tp in await topic_partitions(consumer, topic)])
         self._set_state()
         self.started.set()
@@ -292,6 +298,9 @@ class HandlerRunner:
         high_water = 4 * self.settings.batch_size
         last_contact = time.monotonic()
         while not stop.stopping:
+            if self.gate is not None and self.gate.closed is not None:
+                await self._held(lambda: False)  # fetch nothing new (assigned partitions: no group to leave)
+                continue
             batch = {}
             # getmany can block while the group has no coordinator (broker gone), so bound it.
             with anyio.move_on_after(5):
@@ -359,6 +368,9 @@ class HandlerRunner:
             if not lane.buffer:
                 lane.wake = anyio.Event()
                 await lane.wake.wait()
+                continue
+            if self.gate is not None and self.gate.closed is not None:
+                await self._held(lambda: lane.closed)  # the buffer stays as it is: nothing skipped
                 continue
             if len(lane.buffer) <= size:
                 records, lane.buffer = lane.buffer, []
@@ -586,6 +598,21 @@ class HandlerRunner:
                     attempt=attempts, error=str(error) or type(error).__name__, retry_in=round(delay, 2))
         return not await self._stop.sleep(delay)
 
+    async def _held(self, gone: Callable[[], bool]) -> None:
+        """Wait out an operator's pause (or until ``gone()``): the first to hold reports and logs it."""
+        assert self.gate is not None
+        if OPERATOR_PAUSE in self._paused:
+            while self.gate.closed is not None and not (self._stop.stopping or gone()):
+                await self.gate.view.wait_changed(1.0)
+            return
+        self._paused.add(OPERATOR_PAUSE)
+        self._set_state("paused by operator")
+        try:
+            await self.gate.wait_open(self._stop, self.component, gone)
+        finally:
+            self._paused.discard(OPERATOR_PAUSE)
+            self._set_state()
+
     def _resumed(self, lane_key: str) -> None:
         if lane_key in self._paused:
             self._paused.discard(lane_key)
@@ -625,6 +652,9 @@ class HandlerRunner:
         """Retry parked events when due, head of each subject first."""
         attempts = 0
         while not stop.stopping:
+            if self.gate is not None and self.gate.closed is not None:
+                await self._held(lambda: False)  # parked events wait for the resume too
+                continue
             due = self.deferrals.due(self.settings.batch_size)
             if not due:
                 upcoming = self.deferrals.next_due()

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas.dead_letter import DeadLetter
 from worker.config import WorkerConfig
+from worker.dead_letters import pending_letters
 from worker.handler_frame import group_id_for
 from worker.kafka.connection import Kafka, KafkaConnection
-from worker.kafka.reader import committed_batches, topic_partitions
+from worker.kafka.reader import topic_partitions
 from worker.poller_frame import cursor_key
 from worker.state_store import StateStore
 from worker.tenant_slots import slot_name, slot_of
-from worker.topics import CURSORS, dlq_topic
+from worker.topics import CURSORS
 from worker.wiring import build_wiring
 
 
@@ -44,7 +44,7 @@ async def status(config: WorkerConfig) -> dict[str, Any]:
             "groups": {name: f"{base}.{name}" for name in backlogs},
             "backlog": sum(backlogs.values()),
             "backlog_by_slot": backlogs,
-            "dead_letters": len(await read_dead_letters(kafka, handler.name)),
+            "dead_letters": len(await read_dead_letters(kafka, handler.name, config.kafka.consumer_group_prefix)),
         }
     return report
 
@@ -66,9 +66,6 @@ async def _backlog(kafka: KafkaConnection, group: str, topics: list[str]) -> int
         await admin.close()
 
 
-async def read_dead_letters(kafka: Kafka, handler: str) -> list[DeadLetter]:
-    """Every dead letter of ``handler``, oldest first within each partition."""
-    letters: list[DeadLetter] = []
-    async for records in committed_batches(kafka, dlq_topic(handler), missing_ok=True):
-        letters += [DeadLetter.model_validate(orjson.loads(r.value)) for r in records if r.value]
-    return letters
+async def read_dead_letters(kafka: Kafka, handler: str, prefix: str = "edusync") -> list[DeadLetter]:
+    """The unresolved dead letters of ``handler`` (not redriven or purged), oldest first."""
+    return [p.letter for p in await pending_letters(kafka, handler, prefix)]

@@ -27,6 +27,7 @@ from worker.clients.errors import (
     TransientUpstreamError,
 )
 from worker.concurrency import task_group
+from worker.controls import CursorCommand, Gate, cursor_command_key
 from worker.errors import EdusyncError, Verdict, classify
 from worker.health import Health, State
 from worker.kafka.producer import TransactionalProducer
@@ -47,6 +48,7 @@ from worker.metrics import (
 )
 from worker.shutdown import StopToken
 from worker.state_store import StateStore
+from worker.topics import OPERATOR_CONTROL
 from worker.walk_progress import record_walk
 
 log = structlog.get_logger(__name__)
@@ -132,6 +134,7 @@ class PollerRunner:
         self, poller: Poller, producer: TransactionalProducer, cursors: StateStore, *,
         interval: float = 5.0, backoff: Backoff | None = None, idle_backoff: bool = False,
         deadline: float = 300.0, health: Health | None = None, paused_retry: float = 60.0,
+        gate: Gate | None = None,
     ) -> None:
         self.poller = poller
         self.producer = producer
@@ -142,6 +145,7 @@ class PollerRunner:
         self.backoff = backoff or Backoff(base=0.5, cap=60.0)
         self.health = health or Health()
         self.paused_retry = paused_retry
+        self.gate = gate  # an operator's pause, checked between cycles
         self.key = cursor_key(poller.tenant, poller.name)
         self.component = f"poller:{self.key}"
         self._labels = (poller.tenant, poller.name)
@@ -206,6 +210,14 @@ class PollerRunner:
         paused_logged = 0.0
         try:
             while not stop.stopping:
+                if self.gate is not None and self.gate.closed is not None:
+                    self._state(State.PAUSED, "paused by operator")
+                    await self.gate.wait_open(stop, self.component)
+                    self._state(State.READY)
+                    continue
+                if self.gate is not None and (command := self.gate.cursor_command()) is not None:
+                    await self._set_cursor(command)
+                    continue
                 try:
                     result = await self._cycle(stop)
                 except (EdusyncError, TimeoutError) as exc:
@@ -247,6 +259,21 @@ class PollerRunner:
             # Not running here (stopped, or its tenant moved to another replica): no lag to report.
             with contextlib.suppress(KeyError):
                 CURSOR_LAG.remove(*self._labels)
+
+    async def _set_cursor(self, command: CursorCommand) -> None:
+        """An operator's cursor change, between cycles: the cursor and the command's tombstone in
+        one transaction, so it is applied exactly once, by whichever replica owns the poller."""
+        before = self.cursors.get(self.key)
+        async with self.producer.transaction() as txn:
+            await self.cursors.put(txn, self.key, command.value)
+            await txn.send(OPERATOR_CONTROL, cursor_command_key(self.component).encode(), None)
+        log.warning("cursor set by operator" if command.action == "set" else "cursor reset by operator",
+                    poller=self.poller.name, tenant=self.poller.tenant, before=before, cursor=command.value,
+                    requested_by=command.requested_by)
+        # Our own tombstone must reach the view before the next look, or the command would apply twice.
+        with anyio.move_on_after(60):
+            while self.gate is not None and self.gate.cursor_command() == command:
+                await self.gate.view.wait_changed(1.0)
 
     def _retry_delay(self, exc: BaseException, failures: int) -> float:
         floor = 0.0

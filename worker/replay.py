@@ -13,6 +13,7 @@ from worker.config import WorkerConfig
 from worker.errors import ConfigurationError
 from worker.flows import handler_names
 from worker.handler_frame import HandlerRunner, group_id_for
+from worker.kafka.groups import delete_group
 from worker.kafka.producer import TransactionalProducer
 from worker.ledger import LedgerView
 from worker.metrics import Outcome, total
@@ -26,8 +27,10 @@ class ReplayError(ConfigurationError, ValueError):
     """The replay cannot run as asked (unknown handler, or one this configuration does not run)."""
 
 
-async def replay_handler(config: WorkerConfig, handler_name: str, group: str | None = None) -> dict[str, float]:
-    """Replay ``handler_name`` from offset 0 in a new group; returns events by outcome."""
+async def replay_handler(config: WorkerConfig, handler_name: str, group: str | None = None, *,
+                         keep_group: bool = False) -> dict[str, float]:
+    """Replay ``handler_name`` from offset 0 in a new group; returns events by outcome. The group
+    is deleted afterwards unless ``keep_group``: a replay leaves no idle group behind."""
     if handler_name not in handler_names():
         raise ReplayError(f"unknown handler {handler_name!r} (known: {', '.join(handler_names())})")
     wiring = build_wiring(config)
@@ -45,17 +48,20 @@ async def replay_handler(config: WorkerConfig, handler_name: str, group: str | N
         await view.restore()
         # Its own transactional id: the live worker's handler must not be fenced by the replay.
         tid = handler_transactional_id(handler_name, tag, config.kafka.consumer_group_prefix)
+        group_id = group_id_for(handler_name, f"{config.kafka.consumer_group_prefix}.{tag}")
         async with TransactionalProducer(kafka, tid) as producer, \
                 anyio.create_task_group() as tg:
             tg.start_soon(view.follow)
             runner = HandlerRunner(
                 handler, kafka=kafka, producer=producer, view=view,
                 settings=config.handler_settings(handler_name),
-                group_id=group_id_for(handler_name, f"{config.kafka.consumer_group_prefix}.{tag}"),
+                group_id=group_id,
                 broker_patience=config.kafka.broker_patience_seconds,
             )
             await runner.run(StopToken(), until_caught_up=True)
             tg.cancel_scope.cancel()
+        if not keep_group:
+            await delete_group(kafka, group_id)
     finally:
         await wiring.clients.aclose()
     after = _outcomes(handler_name)

@@ -14,6 +14,7 @@ from worker.asgi_server import serve_app
 from worker.components import Component, poller_component
 from worker.concurrency import task_group
 from worker.config import WorkerConfig
+from worker.controls import shared_controls
 from worker.health import Health
 from worker.kafka.connection import Kafka, connect
 from worker.kafka.errors import BrokerUnavailableError
@@ -98,6 +99,9 @@ async def run_worker(
         if wiring.handlers:
             for table in tables:
                 await table.restore()
+        # Operator commands: restored before any component runs, so a pause holds from the start.
+        controls = shared_controls(kafka)
+        await controls.restore()
         components = components_for(config, wiring, view)
         health.kafka_ready = True
         async with task_group() as outer:
@@ -105,6 +109,8 @@ async def run_worker(
                 outer.start_soon(stop_on_signals, stop)
             if wiring.handlers:
                 outer.start_soon(view.follow)
+            if controls.claim():
+                outer.start_soon(controls.follow)
             for table in tables:
                 if table.claim():  # followed for the whole process: slot runners come and go
                     outer.start_soon(table.follow)

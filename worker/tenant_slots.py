@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from schemas.envelope import CloudEvent
 from worker.components import Component
 from worker.config import WorkerConfig
+from worker.controls import Gate, current_controls, handler_control_name
 from worker.handler_frame import AnyHandler, BatchHandler, HandlerRunner, Result, group_id_for
 from worker.health import Health, State
 from worker.kafka.producer import TransactionalProducer
@@ -121,7 +122,8 @@ def slot_handler_component(handler: AnyHandler, config: WorkerConfig, view: Ledg
     async def run(stop: StopToken, health: Health) -> None:
         slot_handler = filtered(handler, tenants)
         tid = slot_transactional_id(handler.name, slot, kafka.consumer_group_prefix)
-        async with TransactionalProducer(kafka.connection(), tid) as p:
+        async with TransactionalProducer(kafka.connection(), tid) as p, \
+                current_controls(kafka.connection()) as controls:
             # The view holds the slot's ledger partitions while this runner works, with everything
             # the slot's last owner wrote. Only now: our producer's start fenced that owner and
             # settled its last transaction, so nothing it commits can land after the read.
@@ -137,6 +139,7 @@ def slot_handler_component(handler: AnyHandler, config: WorkerConfig, view: Ledg
                     settings=config.handler_settings(handler.name), broker_patience=kafka.broker_patience_seconds,
                     group_id=f"{group_id_for(handler.name, kafka.consumer_group_prefix)}.{scope}", health=health,
                     paused_retry=config.runtime.paused_retry_seconds, assign_all=True, scope=scope,
+                    gate=Gate(controls, handler_control_name(handler.name)), redrive=True,
                 )
                 await runner.run(stop)
             finally:

@@ -30,6 +30,10 @@ DEFERRED = "edusync._deferred"
 # replica runs the pollers of the tenants on its assigned partitions (worker/ownership.py).
 POLLER_CONTROL = "edusync._pollers"
 CONTROL_PARTITIONS = 24
+# Operator commands (pause/resume, ...), keyed by what they act on: compaction keeps the latest
+# per key, which a restarted or new owner reads (worker/controls.py). One partition: every
+# replica reads all of it, and commands to one component stay in order.
+OPERATOR_CONTROL = "edusync._control"
 
 # Poller state, one partition per tenant (worker/kafka/tenant_partitions.py): an owner restores
 # only its tenants' partitions.
@@ -53,6 +57,18 @@ def poller_group(prefix: str = "edusync") -> str:
 def dlq_topic(handler: str) -> str:
     """The dead-letter topic of one handler."""
     return f"edusync.dlq.{handler}"
+
+
+def redrive_topic(handler: str) -> str:
+    """Dead letters an operator sent back to one handler (``edusync dlq redrive``); only that
+    handler consumes it, so the other consumers of the original topic see nothing twice."""
+    return f"edusync.redrive.{handler}"
+
+
+def dlq_resolved_group(handler: str, prefix: str = "edusync") -> str:
+    """The consumer group whose committed offset on a DLQ marks where its unresolved letters
+    start: redrive and purge move it past the letters they dealt with."""
+    return f"{prefix}.{handler}.dlq-resolved"
 
 
 @dataclass(frozen=True)
@@ -81,6 +97,7 @@ def state_topics() -> list[TopicSpec]:
         TopicSpec(CURSORS, partitions=CONTROL_PARTITIONS, compact=True),
         TopicSpec(SNAPSHOTS, partitions=CONTROL_PARTITIONS, compact=True),
         TopicSpec(POLLER_CONTROL, partitions=CONTROL_PARTITIONS),
+        TopicSpec(OPERATOR_CONTROL, partitions=1, compact=True),
         # Keyed by tenant too (worker/ledger.py): a slot's owner holds only its tenants' partitions.
         TopicSpec(LEDGER, partitions=CONTROL_PARTITIONS, compact=True),
         TopicSpec(DEFERRED, partitions=6, compact=True),
@@ -96,6 +113,7 @@ def all_topics(flow_topics: Sequence[TopicSpec] = (), handlers: Sequence[str] = 
             seen.add(spec.name)
             specs.append(spec)
     specs += [TopicSpec(dlq_topic(h), partitions=1) for h in handlers]
+    specs += [TopicSpec(redrive_topic(h), partitions=1) for h in handlers]
     return specs
 
 

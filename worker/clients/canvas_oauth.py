@@ -153,7 +153,7 @@ class OAuthToken:
         try:
             # The same refresh token may be used many times (seed 002:L9218): repeating is safe.
             answer = await self._http.call(
-                "POST", self._creds.token_url, content=urlencode(form).encode(), idempotent=True,
+                "POST", self._creds.token_url, content=urlencode(form).encode(), idempotent=True, writes=False,
                 headers={"Content-Type": "application/x-www-form-urlencoded"},
             )
         except (AuthenticationError, PermanentUpstreamError) as exc:

@@ -35,6 +35,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
 from worker.backoff import Backoff
+from worker.clients.dry_run import RECORDING, is_write
 from worker.clients.errors import (
     AmbiguousWriteError,
     AuthenticationError,
@@ -180,13 +181,19 @@ class UpstreamHTTP:
         self, method: str, target: str | Callable[[], str], *, params: Query | None = None, json: Any = None,
         content: bytes | None = None, headers: Mapping[str, str] | None = None, idempotent: bool | None = None,
         parse_json: bool = True, authorize: Callable[[httpx.Request], None] | None = None,
+        writes: bool | None = None,
     ) -> Answer:
         """Send one API call with the retry policy; returns the answer or raises a typed error.
 
         ``target`` is a path or URL, or a function giving a fresh one per attempt (for signatures
-        in the query string); ``authorize`` may set headers on each attempt's request.
+        in the query string); ``authorize`` may set headers on each attempt's request. ``writes``
+        says whether the call changes the target, where its method does not tell (dry runs).
         """
         method = method.upper()
+        dry = RECORDING.get()
+        if dry is not None and is_write(method, writes):
+            planned = httpx.URL(target() if callable(target) else target)
+            raise dry.stop(self.system, self._origin.host, method, planned.path, json)
         idempotent = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         attempt = 0
         redirects = 0

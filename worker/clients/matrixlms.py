@@ -175,7 +175,8 @@ class MatrixLMSClient:
         if size > self.max_url_bytes:
             raise PermanentUpstreamError(
                 SYSTEM, f"{function}: the call needs a URL of {size} bytes, over max_url_bytes={self.max_url_bytes}")
-        return (await self._http.call("GET", path, idempotent=idempotent)).body
+        # Every function is a GET; the get_ ones read (what a dry run lets through).
+        return (await self._http.call("GET", path, idempotent=idempotent, writes=not function.startswith("get_"))).body
 
     async def _split_call(
         self, function: str, fixed: Mapping[str, ArgValue], name: str, items: Sequence[Any],

@@ -33,12 +33,15 @@ from pydantic import BaseModel, ConfigDict
 from schemas.illuminate import ENTITY_KIND
 from worker.clients.errors import MalformedResponseError
 from worker.clients.illuminate import SYSTEM, IlluminateClient, Page
+from worker.controls import poller_control_name, shared_controls
 from worker.metrics import DELETIONS_HELD
-from worker.poller_frame import PollResult
+from worker.poller_frame import PollResult, StateWrite
+from worker.pollers.deletion_holds import HoldDecision, HoldSummary, decision_for, hold_key, summarize
 from worker.pollers.illuminate_scope import DateScope, ScopeSource
 from worker.pollers.snapshot_diff import Changes, CommitTracker, DeletionGuard, Differ, Settlement
 from worker.pollers.snapshot_store import SnapshotStore, walk_tag
-from worker.topics import illuminate_topic
+from worker.state_store import StateStore
+from worker.topics import OPERATOR_CONTROL, illuminate_topic
 
 log = structlog.get_logger(__name__)
 
@@ -89,6 +92,7 @@ class SnapshotCursor(BaseModel):
     completed_walks: int = 0
     last_walk_at: datetime | None = None
     held: int = 0
+    hold: HoldSummary | None = None  # what ``held`` counts, for ``edusync holds show``
 
 
 @dataclass
@@ -129,6 +133,8 @@ class IlluminateSnapshotPoller:
         self._walk: _Walk | None = None
         self._settle: Settlement | None = None
         self._settle_stats: dict[str, int] = {}
+        self.component = poller_control_name(tenant, self.name)
+        self._control_writes: StateStore | None = None
 
     async def poll(self, cursor: Any) -> PollResult:
         """One page of the current walk, or one chunk of its deletions."""
@@ -193,8 +199,15 @@ class IlluminateSnapshotPoller:
                         tenant=self.tenant, poller=self.name, walk=walk.number, records=walk.seen,
                         num_results=num_results, duplicate_keys=walk.duplicates)
             return _result(changes, done, newest=walk.started)
-        plan = self.differ.plan(walk.tag, self.guard)
+        section = self.differ.section
+        assert section is not None
+        plan = self.differ.plan(walk.tag, self.guard, lambda key: not section.is_kept(key))
         if plan.held:
+            hold = summarize(self.entity, plan.candidates, plan.stored, walk.number)
+            decision = decision_for(shared_controls(self.store.kafka), self.component)
+            if decision is not None and decision.fingerprint == hold.fingerprint:
+                DELETIONS_HELD.labels(*labels).set(0)
+                return self._decided(decision, plan.candidates, walk, done, changes)
             DELETIONS_HELD.labels(*labels).set(len(plan.candidates))
             log.warning(
                 "mass deletion held back: too large a share of this entity is missing; nothing deleted",
@@ -203,15 +216,34 @@ class IlluminateSnapshotPoller:
                 max_delete_share=self.guard.max_share, walk=walk.number,
                 action="check the upstream; raise illuminate.max_delete_share to let them go",
             )
-            return _result(changes, done.model_copy(update={"held": len(plan.candidates)}), newest=walk.started)
+            return _result(changes, done.model_copy(update={"held": len(plan.candidates), "hold": hold}),
+                           newest=walk.started)
         DELETIONS_HELD.labels(*labels).set(0)
         if plan.candidates:
             self._settle = Settlement(walk.number, walk.tag, walk.started, plan.candidates)
             self._settle_stats = {"records": walk.seen, "upserts": walk.upserts}
-            return _result(changes, cursor.model_copy(update={"phase": "settle", "held": 0}), more=True)
+            return _result(changes, cursor.model_copy(update={"phase": "settle", "held": 0, "hold": None}), more=True)
         log.info("snapshot walk complete", tenant=self.tenant, poller=self.name, walk=walk.number,
                  records=walk.seen, upserts=walk.upserts, deleted=0, pending=0)
-        return _result(changes, done.model_copy(update={"held": 0}), newest=walk.started)
+        return _result(changes, done.model_copy(update={"held": 0, "hold": None}), newest=walk.started)
+
+    def _decided(self, decision: HoldDecision, keys: list[str], walk: _Walk, done: SnapshotCursor,
+                 changes: Changes) -> PollResult:
+        """Apply an operator's decision on exactly the held ``keys``, and clear it, in this poll's
+        transaction: approved, their delete events; rejected, a kept mark on each."""
+        now = datetime.now(UTC)
+        if decision.decision == "approve":
+            acted = self.differ.delete(keys, walk.number, f"{self.spec.endpoint} walk {walk.number} approved", now)
+        else:
+            acted = self.differ.keep(keys)
+        self._control_writes = self._control_writes or StateStore(self.store.kafka, OPERATOR_CONTROL)
+        changes.events += acted.events
+        changes.writes += [*acted.writes, StateWrite(self._control_writes, hold_key(self.component), None)]
+        log.warning("held deletions approved: published" if decision.decision == "approve"
+                    else "held deletions rejected: records kept", tenant=self.tenant, poller=self.name,
+                    entity=self.entity, count=len(keys), deleted=acted.deleted, walk=walk.number,
+                    requested_by=decision.requested_by, requested_at=decision.requested_at.isoformat())
+        return _result(changes, done.model_copy(update={"held": 0, "hold": None}), newest=walk.started)
 
     def _settle_step(self, cur: SnapshotCursor) -> PollResult:
         settle = self._settle

@@ -175,6 +175,34 @@ class Differ:
                 out.marked.append(natural)
         return out
 
+    def delete(self, keys: Sequence[str], walk: int, upstream: str, now: datetime) -> Changes:
+        """Delete events and tombstones for ``keys`` at once (deletions an operator approved)."""
+        section = self._loaded()
+        out = Changes()
+        for natural in keys:
+            digest = section.hash_of(natural)
+            if digest is None:
+                continue
+            section.apply(natural, None)
+            out.writes.append(StateWrite(self.store, self.store.key(self.kind, natural), None))
+            out.events.append(Outbound(self.topic, self._delete(natural, digest, walk, upstream, now)))
+            out.deleted += 1
+        return out
+
+    def keep(self, keys: Sequence[str]) -> Changes:
+        """Mark ``keys`` kept (a deletion an operator rejected): no event, never a candidate again
+        until upstream shows them (``Seen.REVIVED`` clears the mark)."""
+        section = self._loaded()
+        out = Changes()
+        for natural in keys:
+            digest = section.hash_of(natural)
+            if digest is None:
+                continue
+            value = stored_value(digest, kept=True)
+            section.apply(natural, value)
+            out.writes.append(StateWrite(self.store, self.store.key(self.kind, natural), value))
+        return out
+
     def _upsert(
         self, record: IlluminateRecord, natural: str, digest: int, previous: int | None, walk: int,
         upstream: str, now: datetime,

@@ -36,7 +36,9 @@ log = structlog.get_logger(__name__)
 TAG_BITS = 24
 _PENDING = 1 << TAG_BITS
 _TAG_MASK = _PENDING - 1
-_HASH_SHIFT = TAG_BITS + 1
+# An operator rejected the record's deletion (``edusync holds reject``): it stays, never a candidate.
+_KEPT = 1 << (TAG_BITS + 1)
+_HASH_SHIFT = TAG_BITS + 2
 # Tags run 1.._TAG_MASK; 0 means "not seen by any walk since this kind was loaded".
 _TAG_CYCLE = _TAG_MASK
 
@@ -62,7 +64,7 @@ class Seen(Enum):
     NEW = "new"
     CHANGED = "changed"
     SAME = "same"
-    REVIVED = "revived"  # same content, but it had been missing: clear the pending mark
+    REVIVED = "revived"  # same content, but it had been missing: clear the pending (or kept) mark
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,10 @@ class Section:
         packed = self._map.get(key)
         return None if packed is None else packed >> _HASH_SHIFT
 
+    def is_kept(self, key: str) -> bool:
+        """True if an operator rejected the deletion of ``key`` and upstream has not shown it since."""
+        return bool(self._map.get(key, 0) & _KEPT)
+
     def is_pending(self, key: str) -> bool:
         """True if ``key`` was missing from the last complete snapshot."""
         return bool(self._map.get(key, 0) & _PENDING)
@@ -112,7 +118,7 @@ class Section:
         duplicate = (old & _TAG_MASK) == tag
         if previous != digest:
             return Observation(Seen.CHANGED, previous, duplicate)
-        if old & _PENDING:
+        if old & (_PENDING | _KEPT):
             return Observation(Seen.REVIVED, previous, duplicate)
         return Observation(Seen.SAME, previous, duplicate)
 
@@ -140,8 +146,8 @@ class Section:
             self._map.pop(key, None)
             return
         tag = self._map.get(key, 0) & _TAG_MASK
-        pending = _PENDING if value.get("pending") else 0
-        self._map[key] = (hash64(value["hash"]) << _HASH_SHIFT) | pending | tag
+        flags = (_PENDING if value.get("pending") else 0) | (_KEPT if value.get("kept") else 0)
+        self._map[key] = (hash64(value["hash"]) << _HASH_SHIFT) | flags | tag
 
     def value(self, key: str) -> dict[str, Any] | None:
         """The stored value of ``key`` as it is on the topic."""
@@ -151,12 +157,19 @@ class Section:
         out: dict[str, Any] = {"hash": hex64(packed >> _HASH_SHIFT)}
         if packed & _PENDING:
             out["pending"] = True
+        if packed & _KEPT:
+            out["kept"] = True
         return out
 
 
-def stored_value(digest: int, *, pending: bool = False) -> dict[str, Any]:
+def stored_value(digest: int, *, pending: bool = False, kept: bool = False) -> dict[str, Any]:
     """The topic value for a record with hash ``digest``."""
-    return {"hash": hex64(digest), "pending": True} if pending else {"hash": hex64(digest)}
+    out: dict[str, Any] = {"hash": hex64(digest)}
+    if pending:
+        out["pending"] = True
+    if kept:
+        out["kept"] = True
+    return out
 
 
 class SnapshotStore(StateStore):
