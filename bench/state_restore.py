@@ -1,7 +1,7 @@
 """What a replica restores from ``edusync._snapshots`` when it owns one tenant of many: the
 tenant-partitioned layout of today against the single-read-and-filter layout of before.
 
-    python -m bench.state_restore [--bootstrap B] [--tenants 10] [--records 300000] [--quick]
+    python -m bench.state_restore [--bootstrap B] [--tenants 10] [--records 300000] [--ledger-entries 50000] [--quick]
 
 It writes ``--tenants`` x ``--records`` snapshot records in the real ``SnapshotStore`` format
 (key ``<tenant>/<kind>/<natural key>``, value ``stored_value(hash)``; kinds and their shares
@@ -23,6 +23,15 @@ seconds, records kept, records read from Kafka and RSS before and after; the rep
 million kept records the seconds and MB of RSS, records read per record kept, the ratios B/A, a
 cost model (seconds per kept and per skipped record) and from it an extrapolation to a host of
 100 districts with a million records each.
+
+The ledger part (``bench.state_restore_ledger``) then writes ``--tenants`` x ``--ledger-entries``
+handler ledger entries (the roster handlers' key shapes and values) with ``Ledger.put`` +
+``Ledger.flush`` into ``edusync._ledger`` as ``state_topics()`` creates it (24 partitions, keyed
+by tenant), and measures in fresh processes ``LedgerView.acquire({one tenant})`` (today, with the
+view's follower running), the same for a tenant sharing its partition, ``LedgerView.restore()``
+of the whole topic (before: every replica) and ``acquire`` of every tenant. The report says
+whether other work shared the machine (``bench.other_load``: CPU time outside the bench's process
+tree).
 
 It starts its own Kafka 3.9.1 on free ports in ``var/bench-state-restore-<run>/`` (removed at
 the end) unless ``--bootstrap`` or ``KAFKA_BOOTSTRAP_SERVERS`` names one; its topics are in its
@@ -632,6 +641,8 @@ def write_report(data: dict[str, Any], restores: list[Restore], model: CostModel
 
 
 def _plot(restores: list[Restore], ledger: list[Restore], path: Path) -> None:
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -641,14 +652,17 @@ def _plot(restores: list[Restore], ledger: list[Restore], path: Path) -> None:
     if ledger:
         rows.append(("LedgerView: A = acquire(tenants) of the tenant-keyed topic (today), "
                      "B = restore() of the whole topic (before)", ledger))
-    fig, grid = plt.subplots(len(rows), 3, figsize=(14, 4.6 * len(rows)), squeeze=False)
-    for axes, (title, part) in zip(grid, rows, strict=True):
-        labels = [r.label.removeprefix("ledger ").replace(": ", ":\n").replace(", ", ",\n") for r in part]
+    fig = plt.figure(figsize=(14, 4.8 * len(rows)), layout="constrained")
+    for sub, (title, part) in zip(fig.subfigures(len(rows), 1, squeeze=False)[:, 0], rows, strict=True):
+        labels = [textwrap.fill(r.label.removeprefix("ledger "), 16) for r in part]
         colors = ["#4c72b0" if r.layout == "A" else "#dd8452" for r in part]
         panels = [("seconds per million kept", [r.seconds_per_million for r in part], "{:.2f}"),
                   ("MB RSS per million kept", [r.mb_per_million for r in part], "{:.0f}"),
                   ("records read per record kept", [r.read_per_kept for r in part], "{:.1f}")]
-        for ax, (name, values, fmt) in zip(axes, panels, strict=True):
+        if part is ledger:  # the view keeps all it reads: what differs is how much, so show that
+            panels = [("wall seconds", [r.seconds for r in part], "{:.2f}"),
+                      ("MB RSS held after", [r.rss_mb for r in part], "{:.0f}"), panels[0]]
+        for ax, (name, values, fmt) in zip(sub.subplots(1, 3), panels, strict=True):
             bars = ax.bar(range(len(values)), values, color=colors)
             ax.set_xticks(range(len(values)), labels, fontsize=8)
             ax.set_title(name, fontsize=10)
@@ -656,8 +670,7 @@ def _plot(restores: list[Restore], ledger: list[Restore], path: Path) -> None:
                 ax.annotate(fmt.format(v), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                             ha="center", va="bottom", fontsize=8)
             ax.margins(y=0.15)
-        axes[1].annotate(title, (0.5, 1.12), xycoords="axes fraction", ha="center", fontsize=11, weight="bold")
-    fig.tight_layout(h_pad=3.0)
+        sub.suptitle(title, fontsize=11, weight="bold")
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
