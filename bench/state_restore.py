@@ -498,8 +498,8 @@ def write_report(data: dict[str, Any], restores: list[Restore], model: CostModel
         "# State restore: one tenant's snapshots and ledger from tenant-partitioned topics",
         "",
         f"Produced by `python -m bench.state_restore{' --quick' if data['quick'] else ''}` "
-        f"({data['tenants']} tenants x {data['records']:,} snapshot records and x {ledger.entries:,} ledger "
-        f"entries; ran in {data['wall_seconds']:.0f} s wall, of which writing {write['seconds']:.0f} s and "
+        f"({data['tenants']} tenants x {data['records']:,} snapshot records and {ledger.entries:,} ledger "
+        f"entries each; ran in {data['wall_seconds']:.0f} s wall, of which writing {write['seconds']:.0f} s and "
         f"{ledger.write.seconds:.0f} s). Each snapshot restore is "
         "`SnapshotStore(kafka, tenant, kinds=<the seven Illuminate kinds>).restore()` in a fresh process "
         "(the ledger's `LedgerView.acquire` and `restore()`: the Ledger section); "
