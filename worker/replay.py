@@ -27,7 +27,7 @@ class ReplayError(ConfigurationError, ValueError):
     """The replay cannot run as asked (unknown handler, or one this configuration does not run)."""
 
 
-async def replay_handler(config: WorkerConfig, handler_name: str, group: str | None = None) -> dict[str, float]:
+async def replay_handler(config: WorkerConfig, handler_name: str, group: str | None = None) -> dict[str, int]:
     """Replay ``handler_name`` from offset 0 in a new group; returns events by outcome."""
     if handler_name not in handler_names():
         raise ReplayError(f"unknown handler {handler_name!r} (known: {', '.join(handler_names())})")
@@ -60,7 +60,7 @@ async def replay_handler(config: WorkerConfig, handler_name: str, group: str | N
     finally:
         await wiring.clients.aclose()
     after = _outcomes(handler_name)
-    return {k: after[k] - before[k] for k in after}
+    return {k: round(after[k] - before[k]) for k in after}  # counts, printed as integers
 
 
 def _outcomes(handler: str) -> dict[str, float]:
