@@ -26,6 +26,7 @@ from worker.kafka.producer import TransactionalProducer
 from worker.metrics import COMPONENT_UP, CURSOR_LAG, EVENTS_PUBLISHED, POLL_DURATION, POLL_ERRORS
 from worker.shutdown import StopToken
 from worker.state_store import StateStore
+from worker.status_board import BOARD
 
 log = structlog.get_logger(__name__)
 
@@ -148,12 +149,14 @@ class PollerRunner:
         for topic, count in Counter(out.topic for out in result.events).items():
             EVENTS_PUBLISHED.labels(*self._labels, topic).inc(count)
         POLL_DURATION.labels(*self._labels).observe(time.monotonic() - started)
+        lag: float | None = None
         if result.newest_time is not None:
-            CURSOR_LAG.labels(*self._labels).set(
-                max(0.0, (datetime.now(UTC) - result.newest_time).total_seconds())
-            )
+            lag = max(0.0, (datetime.now(UTC) - result.newest_time).total_seconds())
         elif not result.more:
-            CURSOR_LAG.labels(*self._labels).set(0.0)
+            lag = 0.0
+        if lag is not None:
+            CURSOR_LAG.labels(*self._labels).set(lag)
+        BOARD.committed(self.key, result.cursor, lag)
 
     async def _cycle(self, stop: StopToken) -> PollResult | None:
         """``run_once``, or ``None`` when a stop request cancelled the poll."""
@@ -167,6 +170,7 @@ class PollerRunner:
     async def run(self, stop: StopToken) -> None:
         """Poll until ``stop``; failures back off and retry from the same cursor."""
         self._state(State.READY)
+        BOARD.started(self.key, self.cursors.get(self.key))
         failures = 0
         quiet = 0
         paused_logged = 0.0
@@ -177,6 +181,7 @@ class PollerRunner:
                 except (EdusyncError, TimeoutError) as exc:
                     error = _describe(exc, self.deadline)
                     POLL_ERRORS.labels(*self._labels, type(exc).__name__).inc()
+                    BOARD.failed(self.key, error)
                     if classify(exc) is Verdict.PAUSE:
                         self._state(State.PAUSED, error)
                         if time.monotonic() - paused_logged >= PAUSED_LOG_EVERY:
