@@ -60,6 +60,7 @@ from worker.metrics import (
 from worker.shutdown import StopToken
 from worker.tables import TopicTable
 from worker.topics import dlq_topic
+from worker.upstream_retries import tenant_scope
 
 log = structlog.get_logger(__name__)
 
@@ -464,7 +465,8 @@ class HandlerRunner:
 
     async def _apply_batch(self, handler: BatchHandler, events: Sequence[CloudEvent]) -> list[Result]:
         try:
-            results = list(await handler.handle_batch(events, self.ledger))
+            with tenant_scope(e.tenant for e in events):
+                results = list(await handler.handle_batch(events, self.ledger))
         except Exception as exc:  # classified below; nothing escapes unhandled
             if classify(exc) in (Verdict.RETRY, Verdict.PAUSE) or len(events) == 1:
                 return [exc]
@@ -489,7 +491,8 @@ class HandlerRunner:
                 out.append(PrerequisiteMissing(f"behind an earlier parked event of {event.subject}"))
                 continue
             try:
-                out.append(await handler.handle(event, self.ledger))
+                with tenant_scope(event.tenant):
+                    out.append(await handler.handle(event, self.ledger))
             except Exception as exc:  # classified by the caller; nothing escapes unhandled
                 verdict = classify(exc)
                 out.append(exc)

@@ -27,6 +27,7 @@ from worker.metrics import COMPONENT_UP, CURSOR_LAG, EVENTS_PUBLISHED, POLL_DURA
 from worker.shutdown import StopToken
 from worker.state_store import StateStore
 from worker.status_board import BOARD
+from worker.upstream_retries import tenant_scope
 
 log = structlog.get_logger(__name__)
 
@@ -129,7 +130,7 @@ class PollerRunner:
         """One poll within its deadline, then its transaction. Upstream errors propagate with
         nothing published; a poll over its deadline raises ``TimeoutError``."""
         started = time.monotonic()
-        with anyio.fail_after(self.deadline):
+        with anyio.fail_after(self.deadline), tenant_scope(self.poller.tenant):
             result = await self.poller.poll(self.cursors.get(self.key))
         # Once the events are on their way the transaction is finished, even on a stop request.
         with anyio.fail_after(PUBLISH_DEADLINE, shield=True):

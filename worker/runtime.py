@@ -27,6 +27,7 @@ from worker.supervision import supervise
 from worker.tables import TopicTable
 from worker.tenant_slots import slot_handler_component
 from worker.topics import ensure_topics
+from worker.upstream_retries import SUMMARY
 from worker.wiring import Wiring, build_wiring
 
 log = structlog.get_logger(__name__)
@@ -118,6 +119,7 @@ async def run_worker(
     finally:
         with anyio.CancelScope(shield=True):
             await wiring.clients.aclose()
+        SUMMARY.flush_all()  # the retries of the last minute, before the process goes
 
 
 def _tables(wiring: Wiring) -> list[TopicTable]:

@@ -48,6 +48,7 @@ from worker.clients.errors import (
 from worker.errors import RetriableError
 from worker.metrics import UPSTREAM_REQUESTS, UPSTREAM_RETRIES, UPSTREAM_THROTTLE_WAIT
 from worker.redaction import redact
+from worker.upstream_retries import SUMMARY, current_tenant
 
 log = structlog.get_logger(__name__)
 
@@ -212,9 +213,13 @@ class UpstreamHTTP:
             delay = self._delay(error, attempt)
             reason = retry_reason(error)
             UPSTREAM_RETRIES.labels(self.system, reason).inc()
-            # Info, not debug: a login page or a stalled body that a retry hid is still worth seeing.
-            log.info("upstream.retry", system=self.system, request=redact(where), attempt=attempt, reason=reason,
-                     status=error.status, error=redact(str(error)), retry_in=round(delay, 3))
+            # A warning a minute per system, host and tenant counts the retries by reason; the first
+            # retry of that minute is an info line with its cause, the others are debug.
+            first = SUMMARY.record(self.system, request.url.host, reason)
+            (log.info if first else log.debug)(
+                "upstream.retry", system=self.system, host=request.url.host, tenant=current_tenant(),
+                request=redact(where), attempt=attempt, reason=reason, status=error.status,
+                error=redact(str(error)), retry_in=round(delay, 3))
             await anyio.sleep(delay)
 
     def _give_up_unless_retriable(
