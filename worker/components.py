@@ -48,7 +48,8 @@ def poller_component(spec: PollerSpec, config: WorkerConfig) -> Component:
             await cursors.restore()
             runner = PollerRunner(poller, p, cursors, interval=spec.interval, idle_backoff=spec.idle_backoff,
                                   deadline=spec.deadline, health=health,
-                                  paused_retry=config.runtime.paused_retry_seconds)
+                                  paused_retry=config.runtime.paused_retry_seconds,
+                                  progress_every=config.runtime.progress_every_seconds)
             await runner.run(stop)
 
     return Component(name, run)

@@ -31,6 +31,7 @@ from worker.errors import ConfigurationError
 from worker.flows import FLOWS
 from worker.handler_frame import HandlerSettings
 from worker.kafka.connection import DEFAULT_NAMESPACE, KafkaConnection
+from worker.progress import PROGRESS_EVERY_SECONDS
 from worker.redaction import register_secret
 from worker.systems import SYSTEMS
 
@@ -129,6 +130,8 @@ class RuntimeConfig(_Strict):
         25.0, gt=0, description="after SIGTERM, in-flight work may finish this long; then it is cancelled")
     paused_retry_seconds: float = Field(
         60.0, gt=0, description="a component paused by rejected credentials tries again this often")
+    progress_every_seconds: float = Field(
+        PROGRESS_EVERY_SECONDS, ge=0, description="a progress line this often during long walks and catch-ups")
 
 
 class _Sections(_Strict):

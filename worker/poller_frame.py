@@ -24,6 +24,7 @@ from worker.errors import EdusyncError, Verdict, classify
 from worker.health import Health, State
 from worker.kafka.producer import TransactionalProducer
 from worker.metrics import COMPONENT_UP, CURSOR_LAG, EVENTS_PUBLISHED, POLL_DURATION, POLL_ERRORS
+from worker.progress import PROGRESS_EVERY_SECONDS, ProgressLog
 from worker.shutdown import StopToken
 from worker.state_store import StateStore
 from worker.status_board import BOARD
@@ -64,6 +65,8 @@ class PollResult:
     more: bool = False
     newest_time: datetime | None = None
     state: list[StateWrite] = field(default_factory=list)
+    # (done, total) of long work in progress, e.g. (page, pages) of a snapshot walk; for progress lines.
+    progress: tuple[int, int] | None = None
 
 
 class Poller(Protocol):
@@ -112,6 +115,7 @@ class PollerRunner:
         self, poller: Poller, producer: TransactionalProducer, cursors: StateStore, *,
         interval: float = 5.0, backoff: Backoff | None = None, idle_backoff: bool = False,
         deadline: float = 300.0, health: Health | None = None, paused_retry: float = 60.0,
+        progress_every: float = PROGRESS_EVERY_SECONDS,
     ) -> None:
         self.poller = poller
         self.producer = producer
@@ -122,6 +126,8 @@ class PollerRunner:
         self.backoff = backoff or Backoff(base=0.5, cap=60.0)
         self.health = health or Health()
         self.paused_retry = paused_retry
+        self.progress_every = progress_every
+        self._catch_up: _CatchUp | None = None
         self.key = cursor_key(poller.tenant, poller.name)
         self.component = f"poller:{self.key}"
         self._labels = (poller.tenant, poller.name)
@@ -206,6 +212,7 @@ class PollerRunner:
                     log.info("poller recovered", poller=self.poller.name, tenant=self.poller.tenant)
                 failures, paused_logged = 0, 0.0
                 self._state(State.READY)
+                self._progress(result)
                 if result.events:
                     quiet = 0
                     log.info("published", poller=self.poller.name, tenant=self.poller.tenant,
@@ -217,6 +224,24 @@ class PollerRunner:
         finally:
             COMPONENT_UP.labels(self.component).set(0)
 
+    def _progress(self, result: PollResult) -> None:
+        """Progress lines while polls keep asking for more (an initial sync, a walk): quiet for
+        short catch-ups, a line every ``progress_every`` seconds for long ones, then a closing line."""
+        if self._catch_up is None:
+            if not result.more:
+                return
+            self._catch_up = _CatchUp(ProgressLog("poller catching up", self.progress_every,
+                                                  poller=self.poller.name, tenant=self.poller.tenant))
+        catch_up = self._catch_up
+        catch_up.polls += 1
+        catch_up.events += len(result.events)
+        done, total = result.progress if result.progress else (catch_up.polls, None)
+        if result.more:
+            catch_up.log.update(done, total, polls=catch_up.polls, events=catch_up.events)
+        else:
+            catch_up.log.finish(done, total, polls=catch_up.polls, events=catch_up.events)
+            self._catch_up = None
+
     def _retry_delay(self, exc: BaseException, failures: int) -> float:
         floor = 0.0
         if isinstance(exc, ThrottledError) and exc.retry_after:
@@ -226,6 +251,15 @@ class PollerRunner:
     def _state(self, state: State, reason: str | None = None) -> None:
         self.health.set(self.component, state, reason)
         COMPONENT_UP.labels(self.component).set(1 if state is State.READY else 0)
+
+
+@dataclass
+class _CatchUp:
+    """A run of polls that each asked for more."""
+
+    log: ProgressLog
+    polls: int = 0
+    events: int = 0
 
 
 def _describe(exc: BaseException, deadline: float) -> str:
