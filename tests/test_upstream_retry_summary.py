@@ -1,5 +1,6 @@
 """Upstream retries against the real Class simulator with injected 5xx: one warning per system, host
-and tenant summarises them by reason; the first retry of a window is an info line, the rest debug."""
+and tenant summarises them by reason; the first retry of each reason in a window is an info line,
+the rest debug."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Upstream retry chatter, summarised: once a minute per system, host and tenant a warning says how
-many retries there were and why. The first retry of such a minute is an info line with its error
-(a login page or a stalled body that a retry hid is still worth seeing); the others are debug.
+many retries there were and why. The first retry of each reason in such a minute is an info line
+with its error (a login page or a stalled body that a retry hid is still worth seeing); the others
+are debug.
 
 The tenant is not the HTTP client's to know (one client serves every tenant that shares a
 credential), so the frames name it for the work they run: ``tenant_scope``.
@@ -56,7 +57,7 @@ class RetrySummary:
 
     def record(self, system: str, host: str, reason: str, tenant: str | None = None) -> bool:
         """One retry of a request to ``host`` of ``system`` because of ``reason``; True if it is the
-        first of its window."""
+        first of its reason in its window."""
         key = (system, host, tenant or current_tenant())
         window = self._windows.get(key)
         if window is None:
@@ -67,10 +68,8 @@ class RetrySummary:
                 window[reason] += 1
                 self.flush(key)
                 return True
-            window[reason] += 1
-            return True
         window[reason] += 1
-        return False
+        return window[reason] == 1
 
     def flush(self, key: Key) -> None:
         """Log the window of ``key`` (if it counted anything) and start a new one on the next retry."""

@@ -214,7 +214,7 @@ class UpstreamHTTP:
             reason = retry_reason(error)
             UPSTREAM_RETRIES.labels(self.system, reason).inc()
             # A warning a minute per system, host and tenant counts the retries by reason; the first
-            # retry of that minute is an info line with its cause, the others are debug.
+            # retry of each reason in that minute is an info line with its cause, the others debug.
             first = SUMMARY.record(self.system, request.url.host, reason)
             (log.info if first else log.debug)(
                 "upstream.retry", system=self.system, host=request.url.host, tenant=current_tenant(),
