@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -90,3 +91,30 @@ def test_state_changing_methods_are_refused(env: RosterEnv, method: str, path: s
     after = _get(env, "/readyz").json()
     assert {k: v["state"] for k, v in after["components"].items()} == \
         {k: v["state"] for k, v in before["components"].items()}
+
+
+def test_status_names_the_cause_when_credentials_are_rejected(
+        kafka_bootstrap: str, tmp_path: Path, unique: str) -> None:
+    bench = RosterEnv(kafka_bootstrap, tmp_path, unique, targets=[ClassTarget()], seed=TINY_DISTRICT,
+                      entities=["students"])
+    bench.config.write_text(bench.config.read_text().replace("${ILL_CONSUMER_SECRET}", "not-the-secret"))
+    try:
+        bench.start_worker()
+        key = f"{bench.tenant}/illuminate.students"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                poller = _get(bench, "/status").json()["pollers"].get(key, {})
+            except httpx.TransportError:  # still starting
+                poller = {}
+            if poller.get("state") == "paused" and poller.get("last_error"):
+                break
+            assert time.monotonic() < deadline, (poller, bench.log_tail())
+            time.sleep(1)
+        assert "401" in poller["last_error"] and "illuminate" in poller["last_error"], poller
+        assert poller["last_success"] is None
+        report = _get(bench, "/status").json()
+        assert report["ready"] is False
+        assert "401" in report["components"][f"poller:{key}"]["reason"]
+    finally:
+        bench.close()
