@@ -8,6 +8,7 @@ import os
 import pty
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -76,25 +77,32 @@ def test_replay_logs_json_progress_lines(env: RosterEnv) -> None:
 
 def test_replay_on_a_terminal_draws_a_progress_bar(env: RosterEnv) -> None:
     controller, terminal = pty.openpty()
-    try:
-        proc = subprocess.run([sys.executable, "-m", "worker", "replay", "--config", str(env.config),
-                               "--handler", HANDLER], env=env._environment(), stdout=subprocess.PIPE,
-                              stderr=terminal, text=True, timeout=600)
-        os.close(terminal)
-        drawn = b""
+    drawn: list[bytes] = []
+
+    def read_screen() -> None:  # drained while the replay runs: a full terminal buffer would block it
         while True:
             try:
                 chunk = os.read(controller, 65536)
             except OSError:  # the terminal's other end is closed: everything is read
-                break
+                return
             if not chunk:
-                break
-            drawn += chunk
+                return
+            drawn.append(chunk)
+
+    reader = threading.Thread(target=read_screen, daemon=True)
+    reader.start()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "worker", "replay", "--config", str(env.config),
+                                 "--handler", HANDLER], env=env._environment(), stdout=subprocess.PIPE,
+                                stderr=terminal, text=True)
+        os.close(terminal)
+        stdout, _ = proc.communicate(timeout=280)
+        reader.join(timeout=30)
     finally:
         os.close(controller)
     assert proc.returncode == 0
-    total = sum(orjson.loads(proc.stdout.splitlines()[-1])["outcomes"].values())
-    screen = drawn.decode(errors="replace")
+    total = sum(orjson.loads(stdout.splitlines()[-1])["outcomes"].values())
+    screen = b"".join(drawn).decode(errors="replace")
     assert f"replay {HANDLER}" in screen and f"{total}/{total}" in screen, screen[-2000:]
     assert "replay progress" not in screen  # the bar, not the JSON lines
 
