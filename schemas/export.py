@@ -40,7 +40,8 @@ def export_schemas(directory: str | Path, event_types: Mapping[str, type[BaseMod
     written: list[Path] = []
     for event_type, payload in sorted(event_types.items()):
         written.append(_write(out / f"{event_type}.json", event_schema(event_type, payload)))
-    dead_letter = {"$schema": JSON_SCHEMA_DIALECT, **DeadLetter.model_json_schema()}
+    dead_letter_id = f"urn:edusync:schema:{DEAD_LETTER_SCHEMA.removesuffix('.json')}"
+    dead_letter = {"$schema": JSON_SCHEMA_DIALECT, "$id": dead_letter_id, **DeadLetter.model_json_schema()}
     written.append(_write(out / DEAD_LETTER_SCHEMA, dead_letter))
     return written
 

@@ -38,6 +38,6 @@ async def serve_simulators(systems: Sequence[str], opts: SimulateOptions) -> Non
 
 async def _serve_one(system: str, opts: SimulateOptions, port: int) -> None:
     app, hint = simulator_factory(system)(opts)
-    async with serve_app(app, opts.host, port) as url:
+    async with serve_app(app, opts.host, port, what=f"{system} simulator") as url:
         print(f"{system:<11} {url}  {hint}  (control: {url}/_sim/)", flush=True)
         await anyio.sleep_forever()

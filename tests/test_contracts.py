@@ -9,6 +9,7 @@ the change breaks consumers).
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,16 @@ def test_exported_schemas_equal_the_checked_in_contracts(tmp_path: Path) -> None
     assert sorted(exported) == sorted(checked_in), "event types were added or removed: re-export the contracts"
     changed = sorted(name for name in exported if exported[name] != checked_in[name])
     assert not changed, f"contracts changed: {changed}; re-export them with `edusync schemas export schemas/contracts`"
+
+
+def test_every_checked_in_schema_names_its_dialect_and_a_unique_id() -> None:
+    from schemas.export import JSON_SCHEMA_DIALECT
+
+    schemas = {p.name: json.loads(p.read_text()) for p in CONTRACTS.glob("*.json")}
+    assert schemas
+    assert {name for name, s in schemas.items() if s.get("$schema") != JSON_SCHEMA_DIALECT} == set()
+    ids = [s.get("$id") for s in schemas.values()]
+    assert None not in ids and len(set(ids)) == len(schemas)
 
 
 def test_schemas_do_not_import_client_models() -> None:

@@ -10,9 +10,11 @@ import anyio
 
 from deploy.local_kafka import DEFAULT_DATA_DIR, DEFAULT_PORT, KafkaLaunchError, LocalKafka
 from worker import cli_controls
+from worker.cli_config import add_config_commands, add_version_option
+from worker.cli_parser import OneLineParser
 from worker.concurrency import first_error
 from worker.config import ConfigError, load_config
-from worker.kafka.errors import BrokerUnavailableError
+from worker.errors import EdusyncError
 from worker.logs import configure_logging
 from worker.replay import ReplayError
 
@@ -72,19 +74,23 @@ def _simulate(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     import json
 
+    from worker.cli_kafka import require_kafka
     from worker.operations import status
 
     config = load_config(args.config)
     configure_logging(config.log_level)
+    anyio.run(require_kafka, config)
     print(json.dumps(anyio.run(status, config), indent=2, sort_keys=True, default=str))
     return 0
 
 
 def _dlq(args: argparse.Namespace) -> int:
+    from worker.cli_kafka import require_kafka
     from worker.operations import read_dead_letters
 
     config = load_config(args.config)
     configure_logging(config.log_level)
+    anyio.run(require_kafka, config)
     letters = anyio.run(read_dead_letters, config.kafka.connection(), args.handler, config.kafka.consumer_group_prefix)
     for letter in letters:
         o = letter.original
@@ -117,11 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with one subcommand per job."""
     from worker.flows import handler_names
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="edusync",
         description="Event-driven integration worker for school-district data, on Apache Kafka.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_version_option(parser)
+    add_config_commands(sub)
 
     run = sub.add_parser("run", help="run pollers and handlers for every tenant in a config file")
     run.add_argument("--config", required=True, type=Path, help="YAML configuration (see deploy/edusync.example.yaml)")
@@ -220,7 +228,17 @@ def _report(exc: BaseException) -> int:
     if isinstance(exc, KafkaLaunchError):
         print(f"edusync: local Kafka: {exc}", file=sys.stderr)
         return 1
-    if isinstance(exc, BrokerUnavailableError):
-        print(f"edusync: {exc}", file=sys.stderr)
+    if isinstance(exc, EdusyncError | OSError):  # Kafka unreachable or refusing us, a port in use, ...
+        print(f"edusync: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    from aiokafka.errors import KafkaError
+
+    if isinstance(exc, KafkaError):
+        print(f"edusync: Kafka: {_one_line(exc)}", file=sys.stderr)
         return 1
     raise exc
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__

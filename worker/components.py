@@ -51,7 +51,8 @@ def poller_component(spec: PollerSpec, config: WorkerConfig) -> Component:
             runner = PollerRunner(poller, p, cursors, interval=spec.interval, idle_backoff=spec.idle_backoff,
                                   deadline=spec.deadline, health=health,
                                   paused_retry=config.runtime.paused_retry_seconds,
-                                  gate=Gate(controls, poller_control_name(poller.tenant, poller.name)))
+                                  gate=Gate(controls, poller_control_name(poller.tenant, poller.name)),
+                                  progress_every=config.runtime.progress_every_seconds)
             await runner.run(stop)
 
     return Component(name, run)

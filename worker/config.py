@@ -31,6 +31,7 @@ from worker.errors import ConfigurationError
 from worker.flows import FLOWS
 from worker.handler_frame import HandlerSettings
 from worker.kafka.connection import DEFAULT_NAMESPACE, KafkaConnection
+from worker.progress import PROGRESS_EVERY_SECONDS
 from worker.redaction import register_secret
 from worker.systems import SYSTEMS
 
@@ -129,6 +130,8 @@ class RuntimeConfig(_Strict):
         25.0, gt=0, description="after SIGTERM, in-flight work may finish this long; then it is cancelled")
     paused_retry_seconds: float = Field(
         60.0, gt=0, description="a component paused by rejected credentials tries again this often")
+    progress_every_seconds: float = Field(
+        PROGRESS_EVERY_SECONDS, ge=0, description="a progress line this often during long walks and catch-ups")
 
 
 class _Sections(_Strict):
@@ -257,7 +260,10 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> WorkerCo
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}:1: the top level must be a mapping")
-    raw = _interpolate(raw, (), env, path, lines)
+    missing: list[str] = []
+    raw = _interpolate(raw, (), env, missing, path, lines)
+    if missing:  # every unset variable at once: an operator fixes them in one round
+        raise ConfigError("\n".join(missing))
     try:
         config = WorkerConfig.model_validate(raw)
     except ValidationError as exc:
@@ -307,19 +313,19 @@ def _describe(err: Any, path: Path, lines: dict[tuple[Any, ...], int]) -> str:
     return f"{path}:{_line_of(loc, lines)}: {_dotted(loc)}: {msg}"
 
 
-def _interpolate(value: Any, at: tuple[Any, ...], env: dict[str, str], path: Path,
+def _interpolate(value: Any, at: tuple[Any, ...], env: dict[str, str], missing: list[str], path: Path,
                  lines: dict[tuple[Any, ...], int]) -> Any:
+    """``value`` with ``${NAME}`` replaced from ``env``; each unset one is appended to ``missing``."""
     if isinstance(value, dict):
-        return {k: _interpolate(v, (*at, k), env, path, lines) for k, v in value.items()}
+        return {k: _interpolate(v, (*at, k), env, missing, path, lines) for k, v in value.items()}
     if isinstance(value, list):
-        return [_interpolate(v, (*at, i), env, path, lines) for i, v in enumerate(value)]
+        return [_interpolate(v, (*at, i), env, missing, path, lines) for i, v in enumerate(value)]
     if isinstance(value, str):
         def sub(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in env:
-                raise ConfigError(
-                    f"{path}:{_line_of(at, lines)}: {_dotted(at)}: environment variable {name} is not set"
-                )
+                missing.append(f"{path}:{_line_of(at, lines)}: {_dotted(at)}: environment variable {name} is not set")
+                return ""
             return env[name]
         return _ENV_REF.sub(sub, value)
     return value

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
+from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import SecretStr
 
 from deploy.local_kafka import LocalKafka
@@ -31,6 +32,7 @@ from worker.asgi_server import ThreadedServer
 from worker.config import KafkaConfig, OpsConfig, TenantConfig, WorkerConfig
 from worker.demo_roster import RosterDemo
 from worker.flows.standards import StandardsSettings
+from worker.kafka.connection import KafkaConnection
 from worker.logs import configure_logging
 from worker.metrics import Outcome, total
 from worker.pollers.abconnect_events import POLLER_NAME
@@ -41,6 +43,15 @@ from worker.systems.canvas import CanvasConfig
 
 PARTNER, PARTNER_KEY, CANVAS_TOKEN = "demo-district", "demo-partner-key-0123456789", "demo-canvas-token-0123456789"
 CATCH_UP_SECONDS = 180.0
+# Every demo run gets its own Kafka namespace: its topics, consumer groups and transactional ids
+# are "<prefix>-<run>.*", so a demo pointed at a real deployment's broker never joins that
+# deployment's groups, fences its producers or reads its events.
+DEMO_NAMESPACE_PREFIX = "edusync-demo"
+
+
+def demo_namespace(run: int) -> str:
+    """The Kafka namespace of demo run ``run`` (its start time)."""
+    return f"{DEMO_NAMESPACE_PREFIX}-{run}"
 
 
 @dataclass
@@ -124,7 +135,10 @@ async def run_demo(opts: DemoOptions) -> int:
     """Run the demo; returns the exit code (0 when every target converged to its source)."""
     configure_logging("warning")
     bootstrap, started_broker = _start_kafka(opts)
-    tenant = f"demo{int(time.time())}"  # a fresh tenant per run: a reused broker keeps old cursors
+    run_id = int(time.time())
+    tenant = f"demo{run_id}"  # a fresh tenant per run: a reused broker keeps old cursors
+    namespace = demo_namespace(run_id)
+    _say(f"Kafka namespace {namespace}: the demo's own topics, consumer groups and transactional ids")
     ab = ABConnectSimulator({PARTNER: PARTNER_KEY})
     seeded = ab.seed(SeedRequest(documents=opts.documents, standards_per_document=opts.standards_per_document,
                                  seed=opts.seed))
@@ -143,7 +157,7 @@ async def run_demo(opts: DemoOptions) -> int:
             if roster is not None:
                 _say(roster.describe())
             config = WorkerConfig(
-                kafka=KafkaConfig(bootstrap_servers=bootstrap),
+                kafka=KafkaConfig(bootstrap_servers=bootstrap, namespace=namespace),
                 ops=OpsConfig(port=opts.ops_port),
                 tenants=[TenantConfig.of(
                     tenant,
@@ -169,10 +183,28 @@ async def run_demo(opts: DemoOptions) -> int:
             if result is not None:
                 _summary(result, progress, ab, canvas, roster)
     finally:
+        if opts.bootstrap:  # someone else's broker: leave no topics behind
+            with anyio.CancelScope(shield=True):
+                dropped = await drop_namespace_topics(KafkaConnection(bootstrap, namespace=namespace))
+            _say(f"deleted the demo's {len(dropped)} topics in namespace {namespace}")
         if started_broker is not None:
             _say("stopping the local Kafka the demo started")
             started_broker.down()
     return 0 if result is not None and result.ok else 1
+
+
+async def drop_namespace_topics(kafka: KafkaConnection) -> list[str]:
+    """Delete every topic of ``kafka``'s namespace (never another's); returns their names."""
+    admin = AIOKafkaAdminClient(**kafka.options())
+    await admin.start()
+    try:
+        prefix = f"{kafka.namespace}."
+        topics = sorted(t for t in await admin.list_topics() if t.startswith(prefix))
+        if topics:
+            await admin.delete_topics(topics)
+        return topics
+    finally:
+        await admin.close()
 
 
 @dataclass

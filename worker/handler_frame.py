@@ -69,6 +69,7 @@ from worker.metrics import (
 from worker.shutdown import StopToken
 from worker.tables import TopicTable
 from worker.topics import dlq_topic, redrive_topic
+from worker.upstream_retries import tenant_scope
 
 log = structlog.get_logger(__name__)
 
@@ -523,7 +524,8 @@ class HandlerRunner:
         tenants = {e.tenant for e in events}
         token = current_tenant.set(tenant_label(tenants.pop()) if len(tenants) == 1 else UNATTRIBUTED)
         try:
-            results = list(await handler.handle_batch(events, self.ledger))
+            with tenant_scope(e.tenant for e in events):
+                results = list(await handler.handle_batch(events, self.ledger))
         except Exception as exc:  # classified below; nothing escapes unhandled
             if classify(exc) in (Verdict.RETRY, Verdict.PAUSE) or len(events) == 1:
                 return [exc]
@@ -550,7 +552,8 @@ class HandlerRunner:
                 out.append(PrerequisiteMissing(f"behind an earlier parked event of {event.subject}"))
                 continue
             try:
-                out.append(await handler.handle(event, self.ledger))
+                with tenant_scope(event.tenant):
+                    out.append(await handler.handle(event, self.ledger))
             except Exception as exc:  # classified by the caller; nothing escapes unhandled
                 verdict = classify(exc)
                 out.append(exc)

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
-
 from schemas.dead_letter import DeadLetter
 from worker.config import WorkerConfig
 from worker.dead_letters import pending_letters
 from worker.handler_frame import group_id_for
+from worker.kafka.backlog import group_backlog
 from worker.kafka.connection import Kafka, KafkaConnection
-from worker.kafka.reader import topic_partitions
 from worker.poller_frame import cursor_key
 from worker.state_store import StateStore
 from worker.tenant_slots import slot_name, slot_of
@@ -50,20 +47,8 @@ async def status(config: WorkerConfig) -> dict[str, Any]:
 
 
 async def _backlog(kafka: KafkaConnection, group: str, topics: list[str]) -> int:
-    """End offsets minus committed offsets (transaction markers make this an upper bound)."""
-    admin = AIOKafkaAdminClient(**kafka.options())
-    consumer = AIOKafkaConsumer(**kafka.options(), isolation_level="read_committed",
-                                enable_auto_commit=False, group_id=None)
-    await admin.start()
-    await consumer.start()
-    try:
-        committed = await admin.list_consumer_group_offsets(kafka.name(group))
-        parts = [tp for t in kafka.names(topics) for tp in await topic_partitions(consumer, t)]
-        end = await consumer.end_offsets(parts)
-        return sum(max(0, end[tp] - (committed[tp].offset if tp in committed else 0)) for tp in parts)
-    finally:
-        await consumer.stop()
-        await admin.close()
+    """Records not yet committed by ``group`` (transaction markers are not counted)."""
+    return sum((await group_backlog(kafka, group, topics)).values())
 
 
 async def read_dead_letters(kafka: Kafka, handler: str, prefix: str = "edusync") -> list[DeadLetter]:

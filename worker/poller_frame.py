@@ -46,9 +46,12 @@ from worker.metrics import (
     prime_poller,
     tenant_label,
 )
+from worker.progress import PROGRESS_EVERY_SECONDS, ProgressLog
 from worker.shutdown import StopToken
 from worker.state_store import StateStore
+from worker.status_board import BOARD
 from worker.topics import OPERATOR_CONTROL
+from worker.upstream_retries import tenant_scope
 from worker.walk_progress import record_walk
 
 log = structlog.get_logger(__name__)
@@ -86,6 +89,8 @@ class PollResult:
     more: bool = False
     newest_time: datetime | None = None
     state: list[StateWrite] = field(default_factory=list)
+    # (done, total) of long work in progress, e.g. (page, pages) of a snapshot walk; for progress lines.
+    progress: tuple[int, int] | None = None
 
 
 class Poller(Protocol):
@@ -135,6 +140,7 @@ class PollerRunner:
         interval: float = 5.0, backoff: Backoff | None = None, idle_backoff: bool = False,
         deadline: float = 300.0, health: Health | None = None, paused_retry: float = 60.0,
         gate: Gate | None = None,
+        progress_every: float = PROGRESS_EVERY_SECONDS,
     ) -> None:
         self.poller = poller
         self.producer = producer
@@ -146,6 +152,8 @@ class PollerRunner:
         self.health = health or Health()
         self.paused_retry = paused_retry
         self.gate = gate  # an operator's pause, checked between cycles
+        self.progress_every = progress_every
+        self._catch_up: _CatchUp | None = None
         self.key = cursor_key(poller.tenant, poller.name)
         self.component = f"poller:{self.key}"
         self._labels = (poller.tenant, poller.name)
@@ -155,7 +163,7 @@ class PollerRunner:
         """One poll within its deadline, then its transaction. Upstream errors propagate with
         nothing published; a poll over its deadline raises ``TimeoutError``."""
         started = time.monotonic()
-        with anyio.fail_after(self.deadline):
+        with anyio.fail_after(self.deadline), tenant_scope(self.poller.tenant):
             result = await self.poller.poll(self.cursors.get(self.key))
         # Once the events are on their way the transaction is finished, even on a stop request.
         with anyio.fail_after(PUBLISH_DEADLINE, shield=True):
@@ -181,6 +189,7 @@ class PollerRunner:
             self._covered = time.time()  # caught up: the cursor covers everything until now
         mark_success(Kind.POLLER, self.poller.tenant, self.poller.name)
         record_walk(*self._labels, result.cursor)
+        BOARD.committed(self.key, result.cursor, self._lag())
 
     def _lag(self) -> float:
         return max(0.0, time.time() - self._covered)
@@ -205,6 +214,7 @@ class PollerRunner:
         record_walk(*self._labels, self.cursors.get(self.key))
         # Computed at scrape time: during an outage no poll succeeds, and the lag must still grow.
         CURSOR_LAG.labels(*self._labels).set_function(self._lag)
+        BOARD.started(self.key, self.cursors.get(self.key))
         failures = 0
         quiet = 0
         paused_logged = 0.0
@@ -223,6 +233,7 @@ class PollerRunner:
                 except (EdusyncError, TimeoutError) as exc:
                     error = _describe(exc, self.deadline)
                     POLL_ERRORS.labels(*self._labels, poll_error(exc).value).inc()
+                    BOARD.failed(self.key, error)
                     if classify(exc) is Verdict.PAUSE:
                         self._state(State.PAUSED, error)
                         if time.monotonic() - paused_logged >= PAUSED_LOG_EVERY:
@@ -246,6 +257,7 @@ class PollerRunner:
                     log.info("poller recovered", poller=self.poller.name, tenant=self.poller.tenant)
                 failures, paused_logged = 0, 0.0
                 self._state(State.READY)
+                self._progress(result)
                 if result.events:
                     quiet = 0
                     log.info("published", poller=self.poller.name, tenant=self.poller.tenant,
@@ -275,6 +287,24 @@ class PollerRunner:
             while self.gate is not None and self.gate.cursor_command() == command:
                 await self.gate.view.wait_changed(1.0)
 
+    def _progress(self, result: PollResult) -> None:
+        """Progress lines while polls keep asking for more (an initial sync, a walk): quiet for
+        short catch-ups, a line every ``progress_every`` seconds for long ones, then a closing line."""
+        if self._catch_up is None:
+            if not result.more:
+                return
+            self._catch_up = _CatchUp(ProgressLog("poller catching up", self.progress_every,
+                                                  poller=self.poller.name, tenant=self.poller.tenant))
+        catch_up = self._catch_up
+        catch_up.polls += 1
+        catch_up.events += len(result.events)
+        done, total = result.progress if result.progress else (catch_up.polls, None)
+        if result.more:
+            catch_up.log.update(done, total, polls=catch_up.polls, events=catch_up.events)
+        else:
+            catch_up.log.finish(done, total, polls=catch_up.polls, events=catch_up.events)
+            self._catch_up = None
+
     def _retry_delay(self, exc: BaseException, failures: int) -> float:
         floor = 0.0
         if isinstance(exc, ThrottledError) and exc.retry_after:
@@ -299,6 +329,15 @@ def poll_error(exc: BaseException) -> PollError:
     if isinstance(exc, TimeoutError):
         return PollError.DEADLINE
     return PollError.OTHER
+
+
+@dataclass
+class _CatchUp:
+    """A run of polls that each asked for more."""
+
+    log: ProgressLog
+    polls: int = 0
+    events: int = 0
 
 
 def _describe(exc: BaseException, deadline: float) -> str:

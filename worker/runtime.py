@@ -24,10 +24,12 @@ from worker.metric_series import prime_at_start
 from worker.ops_server import create_ops_app
 from worker.ownership import TenantOwnership
 from worker.shutdown import StopToken, stop_on_signals
+from worker.status_report import StatusSource
 from worker.supervision import supervise
 from worker.tables import TopicTable
 from worker.tenant_slots import slot_handler_component
 from worker.topics import ensure_topics
+from worker.upstream_retries import SUMMARY
 from worker.wiring import Wiring, build_wiring
 
 log = structlog.get_logger(__name__)
@@ -114,7 +116,8 @@ async def run_worker(
             for table in tables:
                 if table.claim():  # followed for the whole process: slot runners come and go
                     outer.start_soon(table.follow)
-            async with serve_app(create_ops_app(health), config.ops.host, config.ops.port) as url:
+            status = StatusSource(config, wiring, health)
+            async with serve_app(create_ops_app(health, status.report), config.ops.host, config.ops.port) as url:
                 log.info("worker started", ops=url, components=[c.name for c in components],
                          tenants=[t.id for t in config.tenants], replica=config.kafka.replica_id,
                          namespace=config.kafka.namespace)
@@ -124,6 +127,7 @@ async def run_worker(
     finally:
         with anyio.CancelScope(shield=True):
             await wiring.clients.aclose()
+        SUMMARY.flush_all()  # the retries of the last minute, before the process goes
 
 
 def _tables(wiring: Wiring) -> list[TopicTable]:

@@ -49,8 +49,9 @@ from worker.clients.errors import (
     UpstreamError,
 )
 from worker.errors import RetriableError
-from worker.metrics import UPSTREAM_REQUESTS, UPSTREAM_RETRIES, UPSTREAM_THROTTLE_WAIT, current_tenant
+from worker.metrics import UPSTREAM_REQUESTS, UPSTREAM_RETRIES, UPSTREAM_THROTTLE_WAIT, tenant_label
 from worker.redaction import redact
+from worker.upstream_retries import SUMMARY, current_tenant
 
 log = structlog.get_logger(__name__)
 
@@ -221,9 +222,13 @@ class UpstreamHTTP:
             delay = self._delay(error, attempt)
             reason = retry_reason(error)
             UPSTREAM_RETRIES.labels(self.system, reason).inc()
-            # Info, not debug: a login page or a stalled body that a retry hid is still worth seeing.
-            log.info("upstream.retry", system=self.system, request=redact(where), attempt=attempt, reason=reason,
-                     status=error.status, error=redact(str(error)), retry_in=round(delay, 3))
+            # A warning a minute per system, host and tenant counts the retries by reason; the first
+            # retry of each reason in that minute is an info line with its cause, the others debug.
+            first = SUMMARY.record(self.system, request.url.host, reason)
+            (log.info if first else log.debug)(
+                "upstream.retry", system=self.system, host=request.url.host, tenant=current_tenant(),
+                request=redact(where), attempt=attempt, reason=reason, status=error.status,
+                error=redact(str(error)), retry_in=round(delay, 3))
             await anyio.sleep(delay)
 
     def _give_up_unless_retriable(
@@ -265,19 +270,19 @@ class UpstreamHTTP:
             else:
                 response = await self._paced_send(request, deadline)
         except TimeoutError:
-            UPSTREAM_REQUESTS.labels(self.system, current_tenant.get(), "error").inc()
+            UPSTREAM_REQUESTS.labels(self.system, tenant_label(current_tenant()), "error").inc()
             return TransientUpstreamError(
                 self.system, f"{where}: no complete answer within {deadline:g}s (stalled or trickling body)"), True
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            UPSTREAM_REQUESTS.labels(self.system, current_tenant.get(), "error").inc()
+            UPSTREAM_REQUESTS.labels(self.system, tenant_label(current_tenant()), "error").inc()
             return TransientUpstreamError(self.system, f"{where}: cannot connect: {type(exc).__name__}"), False
         except httpx.TimeoutException as exc:
-            UPSTREAM_REQUESTS.labels(self.system, current_tenant.get(), "error").inc()
+            UPSTREAM_REQUESTS.labels(self.system, tenant_label(current_tenant()), "error").inc()
             return TransientUpstreamError(self.system, f"{where}: timed out ({type(exc).__name__})"), True
         except httpx.TransportError as exc:
-            UPSTREAM_REQUESTS.labels(self.system, current_tenant.get(), "error").inc()
+            UPSTREAM_REQUESTS.labels(self.system, tenant_label(current_tenant()), "error").inc()
             return TransientUpstreamError(self.system, f"{where}: connection failed: {type(exc).__name__}"), True
-        UPSTREAM_REQUESTS.labels(self.system, current_tenant.get(), str(response.status_code)).inc()
+        UPSTREAM_REQUESTS.labels(self.system, tenant_label(current_tenant()), str(response.status_code)).inc()
         if self._observe is not None:
             self._observe(response)
         error = self.classifier.classify(response, where)

@@ -186,6 +186,7 @@ class IlluminateSnapshotPoller:
             result = self._complete(walk, page.num_results, cursor, changes)
         else:
             result = _result(changes, cursor, more=True)
+        result.progress = (page.page, page.num_pages)  # pages of this walk, for progress lines
         self.commits.dirty = False
         return result
 
