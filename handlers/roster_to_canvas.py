@@ -33,6 +33,7 @@ from worker.concurrency import KeyedLocks
 from worker.errors import PermanentFailure, PrerequisiteMissing
 from worker.ledger import Ledger
 from worker.metrics import Outcome
+from worker.recovery import recovering
 from worker.tables import TopicTable
 
 HANDLER_NAME = "roster_to_canvas"
@@ -104,7 +105,7 @@ class RosterToCanvas:
         tenant = self.tenants.get(event.tenant)
         if tenant is None:
             raise PermanentFailure(f"no Canvas configured for tenant {event.tenant!r}")
-        if self.reference.superseded(event):
+        if self.reference.superseded(event) and not recovering():
             return Outcome.SKIPPED  # a newer event of this subject brings the current state
         change = read_change(event, self.reference)
         sync = _Sync(self.reference, CanvasObjects(tenant, ledger, event.tenant, self.locks), event.tenant)

@@ -52,6 +52,7 @@ from worker.concurrency import KeyedLocks
 from worker.errors import PermanentFailure, PrerequisiteMissing
 from worker.ledger import Ledger
 from worker.metrics import Outcome
+from worker.recovery import recovering
 from worker.tables import TopicTable
 
 log = structlog.get_logger(__name__)
@@ -106,7 +107,7 @@ class RosterToClass:
         tenant = self.tenants.get(event.tenant)
         if tenant is None:
             raise PermanentFailure(f"no Class configured for tenant {event.tenant!r}")
-        if self.reference.superseded(event):
+        if self.reference.superseded(event) and not recovering():
             return Outcome.SKIPPED  # a newer event of this subject brings the current state
         change = read_change(event, self.reference)
         sync = _Sync(tenant, self.reference, ledger, event.tenant, self.locks)

@@ -47,6 +47,7 @@ from worker.errors import PermanentFailure, PrerequisiteMissing
 from worker.handler_frame import Result
 from worker.ledger import Ledger
 from worker.metrics import Outcome
+from worker.recovery import recovering
 from worker.tables import TopicTable
 from worker.topics import MATRIXLMS_RECONCILE
 
@@ -96,7 +97,7 @@ class RosterToMatrixLMS:
         last = {(e.tenant, e.subject): i for i, e in enumerate(events)}
         by_tenant: dict[str, list[tuple[int, Any]]] = defaultdict(list)
         for i, event in enumerate(events):
-            if last[(event.tenant, event.subject)] != i or self.reference.superseded(event):
+            if last[(event.tenant, event.subject)] != i or (self.reference.superseded(event) and not recovering()):
                 results[i] = Outcome.SKIPPED  # a later event of the subject brings the current state
                 continue
             if event.tenant not in self.tenants:

@@ -1,11 +1,13 @@
-"""The Class handler when a rename's fan-out and a drop of one of the student's enrolments run
-at once, in two lanes of one process (bench/chaos met the dropped enrolment re-created, and the
-ledger claiming an enrolment Class no longer had). Real Class simulator over loopback; the
-interleaving is fixed by holding the rename's first update until the drop is done."""
+"""The Class handler when lanes of one process race (a rename's fan-out and a drop of one of
+the student's enrolments), and after a runner died before its commit. bench/chaos met the
+dropped enrolment re-created, the ledger claiming an enrolment Class no longer had, and an
+enrolment a dead runner made that nothing removed. Real Class simulator over loopback; the
+interleavings are fixed by holding a call until the other lane is done."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
@@ -14,14 +16,18 @@ import pytest
 from handlers.roster_changes import EnrollmentChange, StudentChange
 from handlers.roster_identity import RosterIds
 from handlers.roster_reference import roster_reference
-from handlers.roster_to_class import ClassTenant, _Sync
-from schemas.illuminate_records import StudentRecordV1
+from handlers.roster_to_class import ClassTenant, RosterToClass, _Sync
+from schemas.envelope import CloudEvent, make_event
+from schemas.illuminate import DELETED, UPSERTED, DeletedV1, RosterUpsertedV1
+from schemas.illuminate_records import RosterRecordV1, StudentRecordV1
 from simulators.classroom import DEMO_SECRET, ClassSimulator, create_app
 from simulators.server import ThreadedServer
 from tests.http_settings import http_settings
 from worker.clients.classroom import ClassroomClient
 from worker.clients.classroom_specs import ClassSpec, EnrollmentSpec
 from worker.ledger import Ledger, LedgerView
+from worker.metrics import Outcome
+from worker.recovery import recovery
 
 pytestmark = pytest.mark.anyio
 
@@ -157,3 +163,52 @@ async def test_a_renames_update_never_re_creates_an_enrolment_whose_drop_is_stil
 
     assert roster_of(sim, ext) == {}, "the dropped enrolment was created again"
     assert ledger.get(f"class/{TENANT}/enrollment/{PERSON}/{sid}") is None
+
+
+def _roster_events(sid: str, student: str) -> tuple[CloudEvent, CloudEvent]:
+    """A student's enrolment in ``sid``, then the row deleted upstream a walk later."""
+    subject = f"{TENANT}/roster/{sid}/{student}"
+    t0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    enrol = make_event(tenant=TENANT, source="illuminate", type=UPSERTED["roster"], subject=subject,
+                       version="new>1@1", time=t0, data=RosterUpsertedV1(
+                           natural_key=f"{sid}/{student}", key_parts=[sid, student], content_hash="1",
+                           record=RosterRecordV1(student_id=student, district_student_id=PERSON, first_name="Nora",
+                                                 last_name="White", section_id=sid)))
+    delete = make_event(tenant=TENANT, source="illuminate", type=DELETED["roster"], subject=subject,
+                        version="1>gone@2", time=t0 + timedelta(minutes=5), data=DeletedV1(
+                            natural_key=f"{sid}/{student}", key_parts=[sid, student], last_content_hash="1",
+                            detected_by="snapshot_diff", walk=2))
+    return enrol, delete
+
+
+async def test_after_a_runner_died_uncommitted_an_enrolment_it_made_is_dropped_by_the_newer_delete(
+    url: tuple[ClassSimulator, str],
+) -> None:
+    # The dead runner enrolled the student in Class; its ledger entry never committed. Its
+    # successor re-reads the enrolment and the delete after it. If it skipped the enrolment as
+    # superseded (the delete is newer), the delete would find no ledger entry and Class would keep
+    # the student (bench/chaos: an extra enrolment). In recovery it applies the enrolment again.
+    sim, base = url
+    ids = RosterIds()
+    sid = SECTIONS[0]
+    ext = ids.section(sid)
+    reference = roster_reference(f"127.0.0.1:{9 + 1000}")  # its own tables: nothing restores them here
+    enrol, delete = _roster_events(sid, "100090")
+    reference.latest._set(f"{TENANT}|{enrol.subject}", (delete.id, delete.time.timestamp()))  # known newer
+    reference.people._set(f"{TENANT}/student/100090", {"district": PERSON, "first": "Nora", "last": "White"})
+    async with ClassroomClient(base, DEMO_SECRET, timezone="America/Los_Angeles",
+                               http=http_settings(2, timeout=5.0)) as client:
+        handler = RosterToClass({TENANT: ClassTenant(client, ids)}, reference)
+        ledger = Ledger(LedgerView("127.0.0.1:9"), "roster_to_class")
+        await client.ensure_class(ClassSpec(ext_class_id=ext, class_name="Algebra", email="anne.malley@demo.com",
+                                            first_name="Anne", last_name="Malley"))
+        ledger.put(f"class/{TENANT}/class/{sid}", {"ext": ext, "fp": "-", "host": "anne.malley@demo.com",
+                                                   "teachers": []})
+        # What the dead runner did in Class (and nowhere else).
+        await client.create_enrollment(EnrollmentSpec(first_name="Nora", last_name="White", ext_person_id=PERSON,
+                                                      role="student"), ext_class_id=ext)
+        assert await handler.handle(enrol, ledger) is Outcome.SKIPPED, "outside recovery the shortcut holds"
+        with recovery(True):
+            assert await handler.handle(enrol, ledger) is not Outcome.SKIPPED
+            assert await handler.handle(delete, ledger) is Outcome.APPLIED
+    assert roster_of(sim, ext) == {}

@@ -76,6 +76,10 @@ class DeferralStore:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def keys(self) -> set[str]:
+        """The keys of every parked event."""
+        return set(self._entries)
+
     def blocks(self, subject: str) -> str | None:
         """The key of the parked event a new event of ``subject`` must wait behind, if any."""
         chain = self._chains.get(subject)

@@ -66,6 +66,7 @@ from worker.metrics import (
     prime_handler,
     tenant_label,
 )
+from worker.recovery import recovery
 from worker.shutdown import StopToken
 from worker.tables import TopicTable
 from worker.topics import dlq_topic, redrive_topic
@@ -201,6 +202,10 @@ class HandlerRunner:
         self.settings = settings or HandlerSettings()
         self.ledger = Ledger(view, handler.name)
         self.assign_all = assign_all
+        # A slot runner's events up to each partition's end at start, and the parked events it
+        # restored, may have been applied by a runner that died before committing (worker/recovery.py).
+        self._recover_until: dict[TopicPartition, int] = {}
+        self._recover_parked: set[str] = set()
         scoped = f"{handler.name}.{scope}" if scope else handler.name
         self.deferrals = DeferralStore(self.kafka, scoped, self.settings.max_defer_seconds)
         self.backoff = backoff or Backoff(base=0.2, cap=30.0)
@@ -251,6 +256,8 @@ class HandlerRunner:
         for table in tables:
             await table.restore()  # reference data first: the handler joins against it
         await self.deferrals.restore()
+        if self.assign_all:
+            self._recover_parked = self.deferrals.keys()
         HANDLER_DEFERRED.labels(self.handler.name).set(len(self.deferrals))
         self.view.subscribe(self._ledger_changed)
         consumer = self._consumer = self._new_consumer()
@@ -269,8 +276,10 @@ class HandlerRunner:
             ) from exc
         if self.assign_all:
             # Positions start at the group's committed offsets (earliest where there are none).
-            consumer.assign([tp for topic in self.kafka.names(self.topics)
-                             for tp in await topic_partitions(consumer, topic)])
+            partitions = [tp for topic in self.kafka.names(self.topics)
+                          for tp in await topic_partitions(consumer, topic)]
+            consumer.assign(partitions)
+            self._recover_until = dict(await consumer.end_offsets(partitions))
         self._set_state()
         self.started.set()
         try:
@@ -431,6 +440,7 @@ class HandlerRunner:
         applied_at: list[datetime] = []
         done = 0
         label = tenant_label
+        recover_until = self._recover_until.get(tp, -1)
         try:
             for rec in records:
                 try:
@@ -447,7 +457,8 @@ class HandlerRunner:
                 tenant = label(event.tenant)
                 token = current_tenant.set(tenant)  # the tenant of this event's upstream requests
                 try:
-                    result = await handle(event, ledger)
+                    with recovery(rec.offset < recover_until):
+                        result = await handle(event, ledger)
                 except Exception as exc:  # classified here; nothing escapes unhandled
                     verdict = classify(exc)
                     if verdict in (Verdict.RETRY, Verdict.PAUSE):
@@ -498,7 +509,8 @@ class HandlerRunner:
             head = self.deferrals.blocks(parsed.subject) if parked else None
             items.append((rec, parsed, _Behind(head) if head else None))
         events = [e for _, e, preset in items if preset is None and e is not None]
-        given = iter(await self._apply_batch(handler, events) if events else [])
+        with recovery(bool(records) and records[0].offset < self._recover_until.get(tp, -1)):
+            given = iter(await self._apply_batch(handler, events) if events else [])
         for done, (rec, event, preset) in enumerate(items):
             result = preset if preset is not None else next(given, None)
             if result is None:
@@ -683,7 +695,8 @@ class HandlerRunner:
             except EnvelopeError as exc:
                 self._dead_letter(item.entry.original, None, exc, item.entry.attempts)
                 self.deferrals.resolve(item.key)
-        results = await self._apply([event for _, event in ready]) if ready else []
+        with recovery(any(item.key in self._recover_parked for item, _ in ready)):
+            results = await self._apply([event for _, event in ready]) if ready else []
         interruption: BaseException | None = None
         for (item, event), result in zip(ready, results, strict=False):
             if isinstance(result, Outcome):
