@@ -44,7 +44,7 @@ def test_a_paused_poller_asks_nothing_survives_a_restart_and_resumes_losing_and_
     paused = edusync(env, "pause", "--poller", f"{env.tenant}/{POLLER_NAME}", "--json")
     assert paused.returncode == 0, paused.stderr[-2000:]
     assert json.loads(paused.stdout) == {"component": poller, "paused": True, "requested": True}
-    entry = wait_state(env, poller, "paused")
+    entry = wait_state(env, poller, "held")
     assert entry["reason"] == "paused by operator"
     asked = event_requests(env)
     env.mutate("modify_standard", count=3, seed=5)
@@ -56,7 +56,7 @@ def test_a_paused_poller_asks_nothing_survives_a_restart_and_resumes_losing_and_
     # The pause is kept on the compacted control topic: a restarted worker obeys it from the start.
     assert env.stop_worker() == 0
     env.start_worker()
-    wait_state(env, poller, "paused")
+    wait_state(env, poller, "held")
     time.sleep(3)
     assert event_requests(env) == asked and env.cursor() == cursor
     decisions = [line for line in env.log_lines() if line.get("event") == "paused by operator"]
@@ -84,7 +84,7 @@ def test_a_paused_handler_applies_nothing_until_resumed(env: StandardsEnv) -> No
     env.wait_converged(timeout=120)
     component = handler_component_name(HANDLER, env.tenant)
     assert edusync(env, "pause", "--handler", HANDLER).returncode == 0
-    wait_state(env, component, "paused")
+    wait_state(env, component, "held")
     env.mutate("modify_standard", count=3, seed=7)
     deadline = time.monotonic() + 60
     feed = Counter(e.seq for e in env.ab.list_events(PARTNER, None, [], 0, 1_000_000)[0])
@@ -97,7 +97,7 @@ def test_a_paused_handler_applies_nothing_until_resumed(env: StandardsEnv) -> No
     ops = f"http://127.0.0.1:{env.ops_port}"
     for method, path in (("POST", "/resume"), ("POST", "/readyz"), ("PUT", "/status"), ("DELETE", "/metrics")):
         assert httpx.request(method, ops + path, timeout=5).status_code in (404, 405), (method, path)
-    assert wait_state(env, component, "paused")["reason"] == "paused by operator"
+    assert wait_state(env, component, "held")["reason"] == "paused by operator"
     assert edusync(env, "resume", "--handler", HANDLER).returncode == 0
     env.wait_converged(timeout=120)
     wait_state(env, component, "ready")

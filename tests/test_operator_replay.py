@@ -67,7 +67,7 @@ def test_dry_run_prints_the_writes_it_would_make_and_makes_none(env: StandardsEn
 
     # Events the handler has not applied yet (it is paused): the dry run shows their writes.
     assert edusync(env, "pause", "--handler", HANDLER).returncode == 0
-    wait_state(env, handler_component_name(HANDLER, env.tenant), "paused")
+    wait_state(env, handler_component_name(HANDLER, env.tenant), "held")
     env.mutate("modify_standard", count=3, seed=11)
     feed = Counter(e.seq for e in env.ab.list_events(PARTNER, None, [], 0, 1_000_000)[0])
     deadline = time.monotonic() + 60

@@ -635,7 +635,10 @@ class HandlerRunner:
             self._set_state()
 
     def _set_state(self, reason: str | None = None) -> None:
-        if self._paused:
+        if self._paused == {OPERATOR_PAUSE}:
+            self.health.set(self.component, State.HELD, "paused by operator")
+            COMPONENT_UP.labels(self.component).set(0)
+        elif self._paused:
             self.health.set(self.component, State.PAUSED, reason or "credentials rejected")
             COMPONENT_UP.labels(self.component).set(0)
         else:

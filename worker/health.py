@@ -15,6 +15,7 @@ class State(StrEnum):
     STARTING = "starting"
     READY = "ready"
     PAUSED = "paused"  # credentials or scope rejected: waiting, retrying on a slow schedule
+    HELD = "held"  # paused by an operator (edusync pause): deliberate, so neither unready nor alerting
     DEGRADED = "degraded"  # running, but its recent attempts failed
     RESTARTING = "restarting"
     STOPPED = "stopped"
@@ -58,8 +59,8 @@ class Health:
         return status.state if status else None
 
     def ready(self) -> bool:
-        """Kafka is reachable and every component is running normally."""
-        return self.kafka_ready and all(s.state is State.READY for s in self.components.values())
+        """Kafka is reachable and every component is running normally (or held by an operator)."""
+        return self.kafka_ready and all(s.state in (State.READY, State.HELD) for s in self.components.values())
 
     def report(self) -> dict[str, object]:
         """A JSON-able summary."""

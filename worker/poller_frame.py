@@ -221,7 +221,7 @@ class PollerRunner:
         try:
             while not stop.stopping:
                 if self.gate is not None and self.gate.closed is not None:
-                    self._state(State.PAUSED, "paused by operator")
+                    self._state(State.HELD, "paused by operator")
                     await self.gate.wait_open(stop, self.component)
                     self._state(State.READY)
                     continue
