@@ -11,6 +11,7 @@ import threading
 import time
 
 AB_URL = re.compile(r"AB Connect simulator at (http://[\d.]+:\d+)")
+NAMESPACE = re.compile(r"Kafka namespace (\S+):")
 
 
 class DemoProcess:
@@ -42,6 +43,18 @@ class DemoProcess:
                     return found.group(1)
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the demo did not start its simulators:\n{self.tail()}")
+            time.sleep(0.2)
+
+    def namespace(self, patience: float = 120.0) -> str:
+        """The demo run's own Kafka namespace, once it has printed it."""
+        deadline = time.monotonic() + patience
+        while True:
+            for line in list(self.lines):
+                found = NAMESPACE.search(line)
+                if found:
+                    return found.group(1)
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the demo did not say its Kafka namespace:\n{self.tail()}")
             time.sleep(0.2)
 
     def alive(self) -> bool:

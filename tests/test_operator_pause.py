@@ -127,11 +127,14 @@ def test_the_pause_reaches_the_owning_replica_and_holds_when_another_takes_over(
                    for line in replica.lines())
 
     try:
-        wait_for(lambda: sum(len(r.owned()) for r in pair) == 1, "one replica to own the tenant", pair)
+        # Both members first: the second to join may take the tenant from the first in a rebalance.
+        wait_for(lambda: all("rate budgets split across replicas" in r.text() for r in pair)
+                 and sum(len(r.owned()) for r in pair) == 1, "both replicas in the group, one owner", pair)
         env.wait_converged(timeout=120)
-        owner, other = pair if pair[0].owned() else pair[::-1]
         assert edusync(env, "pause", "--poller", f"{env.tenant}/{POLLER_NAME}").returncode == 0
-        wait_for(lambda: paused_on(owner), "the owner to pause the poller", pair)
+        wait_for(lambda: any(paused_on(r) for r in pair), "the owner to pause the poller", pair)
+        owner, other = pair if paused_on(pair[0]) else pair[::-1]
+        assert owner.owned(), "the replica that paused it owns the tenant"
         asked, cursor = event_requests(env), env.cursor()
         env.mutate("modify_standard", count=3, seed=9)
         owner.kill()  # the other replica takes the tenant over and must find the pause

@@ -25,6 +25,7 @@ from schemas.envelope import make_event
 from tests.test_alert_rules import rules
 from tests.test_grafana_dashboard import panel_queries
 from worker.demo import PARTNER
+from worker.kafka.connection import KafkaConnection
 from worker.kafka.producer import TransactionalProducer
 from worker.pollers.abconnect_events import POLLER_NAME
 from worker.topics import ABCONNECT_EVENTS
@@ -67,13 +68,14 @@ def _until(check: object, what: str, demo: DemoProcess) -> None:
         time.sleep(0.5)
 
 
-async def _publish_unknown_event(bootstrap: str, tenant: str) -> None:
+async def _publish_unknown_event(bootstrap: str, namespace: str, tenant: str) -> None:
     """An AB Connect change of a kind the handler does not know: it is dead-lettered."""
     data = ABConnectChangeV1(partner_id=PARTNER, event_id="x", seq=999_999_999, date_utc=datetime.now(UTC),
                              change_type="renamed", target="curriculum")
     event = make_event(tenant=tenant, source="abconnect:partner/x", type=OTHER_CHANGED,
                        subject=f"{tenant}/event/x", version="999999999", data=data)
-    async with TransactionalProducer(bootstrap, f"test.unknown.{tenant}") as producer, \
+    kafka = KafkaConnection(bootstrap, namespace=namespace)  # the demo's own topics
+    async with TransactionalProducer(kafka, f"test.unknown.{tenant}") as producer, \
             producer.transaction() as txn:
         await txn.send_event(ABCONNECT_EVENTS, event)
 
@@ -111,7 +113,7 @@ def test_dashboard_and_alerts_against_a_real_prometheus(demo: DemoProcess, kafka
         dead_rule = next(r for r in rules() if r["alert"] == "EdusyncDeadLetters")
         assert not [s for s in prom.series(dead_rule["expr"]) if s["metric"]["tenant"] == tenant]
         assert prom.series(f'edusync_handler_events_total{{outcome="dead_lettered",tenant="{tenant}"}} == 0')
-        anyio.run(_publish_unknown_event, kafka_bootstrap, tenant)
+        anyio.run(_publish_unknown_event, kafka_bootstrap, demo.namespace(), tenant)
 
         def dead_letter_firing() -> bool:
             return any(a["labels"]["alertname"] == "EdusyncDeadLetters" and a["labels"].get("tenant") == tenant

@@ -187,9 +187,9 @@ class LedgerView:
         consumer = AIOKafkaConsumer(**self.kafka.options(), isolation_level="read_committed",
                                     enable_auto_commit=False, group_id=None,
                                     client_id=f"edusync-ledger-view-{self.writer_id[:8]}")
-        await consumer.start()
         physical = self.kafka.name(self.topic)
         try:
+            await consumer.start()  # inside: a cancel during the start must still close it
             every = await topic_partitions(consumer, physical) if self.restored else []
             assigned: list[TopicPartition] = []
             while True:

@@ -50,8 +50,8 @@ async def committed_batches(
         # process's peak RSS (bench/illuminate_snapshot: 1 MB/8 MB against 8 MB/64 MB).
         max_partition_fetch_bytes=1024 * 1024, fetch_max_bytes=8 * 1024 * 1024,
     )
-    await consumer.start()
     try:
+        await consumer.start()  # inside the try: a cancel during the start must still close it
         try:
             partitions = await topic_partitions(consumer, physical, attempts=1 if missing_ok else 20)
         except BrokerUnavailableError:
@@ -94,8 +94,8 @@ async def follow_committed(
     connection = connect(kafka)
     consumer = AIOKafkaConsumer(**connection.options(), isolation_level="read_committed",
                                 enable_auto_commit=False, group_id=None, client_id=client_id)
-    await consumer.start()
     try:
+        await consumer.start()  # inside the try: a cancel during the start must still close it
         partitions = [tp for topic in connection.names(topics) for tp in await topic_partitions(consumer, topic)
                       if only is None or tp.partition in only]
         consumer.assign(partitions)
