@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from worker.clients.canvas import CanvasClient
 from worker.clients.canvas_models import OutcomeGroup, OutcomeLink
 from worker.clients.errors import NotFoundError
+from worker.concurrency import KeyedLocks
 from worker.errors import TransientFailure
 
 
@@ -45,6 +46,8 @@ class OutcomeTree:
         # rebalance): any outcome of theirs is now in the ledger, so a ledger miss means "create".
         self.verified: set[str] = set()
         self.writes = 0
+        # Per document: the lanes of the tenant's standards handler write one document at a time.
+        self.locks = KeyedLocks()
 
     async def root_id(self) -> int:
         """The account's root outcome group."""

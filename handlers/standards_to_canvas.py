@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -208,8 +209,18 @@ class _Sync:
 
     # -- documents and sections ---------------------------------------------------------------
 
+    def _doc(self, doc_guid: str) -> AbstractAsyncContextManager[None]:
+        """One document's writes at a time: a standard's events reach several lanes (AB events
+        are keyed by event, not by standard), and two lanes that both miss an outcome in the ledger
+        would both create it (bench/chaos: an outcome created twice)."""
+        return self.tree.locks.hold(doc_guid.lower())
+
     async def document(self, doc_guid: str) -> None:
         """Make the document's groups and outcomes equal AB's deliverable standards, reading Canvas."""
+        async with self._doc(doc_guid):
+            await self._document(doc_guid)
+
+    async def _document(self, doc_guid: str) -> None:
         try:
             doc = await self.ab.document(doc_guid)
         except (NotFoundError, ForbiddenError):
@@ -233,6 +244,10 @@ class _Sync:
 
     async def document_removed(self, doc_guid: str) -> None:
         """Purge the document unless AB says it is delivered again (then reconcile it)."""
+        async with self._doc(doc_guid):
+            await self._document_removed(doc_guid)
+
+    async def _document_removed(self, doc_guid: str) -> None:
         try:
             await self.ab.document(doc_guid)
         except (NotFoundError, ForbiddenError):
@@ -245,11 +260,15 @@ class _Sync:
                         tenant=self.tenant_id, document=doc_guid, error=str(exc))
             await self._purge_document(doc_guid)
             return
-        await self.document(doc_guid)
+        await self._document(doc_guid)
 
     async def section_removed(self, doc_guid: str, section_guid: str) -> None:
         """Purge the section's group unless AB says it is delivered again; a document left with no
         deliverable standard goes too (a replay must find nothing left to delete)."""
+        async with self._doc(doc_guid):
+            await self._section_removed(doc_guid, section_guid)
+
+    async def _section_removed(self, doc_guid: str, section_guid: str) -> None:
         try:
             page = await self.ab.standards_page(section_guid=section_guid, limit=1)
             delivered = bool(page.standards)
@@ -262,7 +281,7 @@ class _Sync:
                         tenant=self.tenant_id, section=section_guid, error=str(exc))
             delivered = False
         if delivered:
-            await self.document(doc_guid)
+            await self._document(doc_guid)
             return
         root = await self.tree.root_id()
         group = await self.tree.find_group(root, doc_guid)
@@ -300,21 +319,26 @@ class _Sync:
                 raise PermanentFailure(f"AB Connect does not know standard {guid}") from exc
         if not std.document_guid:
             raise PermanentFailure(f"AB Connect standard {guid} has no document")
+        async with self._doc(std.document_guid):
+            await self._standard(guid, std)
+        return None
+
+    async def _standard(self, guid: str, std: Standard) -> None:
+        assert std.document_guid
         entry = self._entry(guid)
         if std.deleted:
             link = await self._known_link(guid, entry, std.document_guid)
             if link is not None:
                 await self._retire(guid.lower(), link)
-            return None
+            return
         title, description = standard_outcome_text(std)
         if entry and entry.get("hash") == fingerprint(title, description) and entry.get("document") == \
                 std.document_guid.lower() and entry.get("section") == (std.section_guid or "").lower():
-            return None  # Canvas holds what we last wrote, and AB has not changed since
+            return  # Canvas holds what we last wrote, and AB has not changed since
         root = await self.tree.root_id()
         group = await self.tree.ensure_group(root, std.document_guid, std.document_descr or std.document_guid)
         target = await self._group_for(group, std)
         await self._upsert(std, std.document_guid, target, await self._known_link(guid, entry, std.document_guid))
-        return None
 
     async def _known_link(self, guid: str, entry: dict[str, Any] | None, doc_guid: str) -> OutcomeLink | None:
         """The standard's outcome in Canvas: from the ledger without a request when it knows one;
