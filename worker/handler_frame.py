@@ -533,8 +533,6 @@ class HandlerRunner:
                 HANDLER_PARTITIONS_BUSY.labels(self.handler.name).set(self._limiter.borrowed_tokens - 1)
 
     async def _apply_batch(self, handler: BatchHandler, events: Sequence[CloudEvent]) -> list[Result]:
-        tenants = {e.tenant for e in events}
-        token = current_tenant.set(tenant_label(tenants.pop()) if len(tenants) == 1 else UNATTRIBUTED)
         try:
             with tenant_scope(e.tenant for e in events):
                 results = list(await handler.handle_batch(events, self.ledger))
@@ -549,8 +547,6 @@ class HandlerRunner:
                 if isinstance(one[0], BaseException) and classify(one[0]) in (Verdict.RETRY, Verdict.PAUSE):
                     break
             return out
-        finally:
-            current_tenant.reset(token)
         if len(results) != len(events):
             return [RuntimeError(f"{handler.name}.handle_batch returned {len(results)} results for "
                                  f"{len(events)} events")] * len(events)

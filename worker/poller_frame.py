@@ -51,7 +51,6 @@ from worker.shutdown import StopToken
 from worker.state_store import StateStore
 from worker.status_board import BOARD
 from worker.topics import OPERATOR_CONTROL
-from worker.upstream_retries import tenant_scope
 from worker.walk_progress import record_walk
 
 log = structlog.get_logger(__name__)
@@ -163,7 +162,7 @@ class PollerRunner:
         """One poll within its deadline, then its transaction. Upstream errors propagate with
         nothing published; a poll over its deadline raises ``TimeoutError``."""
         started = time.monotonic()
-        with anyio.fail_after(self.deadline), tenant_scope(self.poller.tenant):
+        with anyio.fail_after(self.deadline):
             result = await self.poller.poll(self.cursors.get(self.key))
         # Once the events are on their way the transaction is finished, even on a stop request.
         with anyio.fail_after(PUBLISH_DEADLINE, shield=True):
