@@ -26,7 +26,7 @@ prometheus-tools:
 test: $(STAMP) prometheus-tools
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy worker handlers schemas simulators deploy bench
-	$(VENV)/bin/pytest -n 2 --dist loadfile --no-loadscope-reorder $(ARGS)
+	$(VENV)/bin/pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=15 $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
