@@ -102,6 +102,17 @@ def test_an_account_is_divided_among_the_replicas_that_own_its_tenants_only() ->
     assert shared.rate == 5.0
 
 
+def test_a_bucket_refills_from_empty_after_a_reassignment() -> None:
+    # The account may have moved here from a replica that just spent its burst; the upstream
+    # still counts that, so the new owner must not start with a full bucket of its own.
+    share = ReplicaShare()
+    bucket = TokenBucket(5.0, 25.0, share=share.account("abconnect|p"))
+    assert bucket.use() == 0.0, "a fresh bucket is full"
+    share.update(2, {"r1": [0], "r2": [1]}, 24)
+    bucket._refill()
+    assert bucket.use() > 0.99, "emptied by the new assignment"
+
+
 async def test_tenant_state_lives_on_its_tenants_partition_and_an_owner_restores_only_that(
     kafka_bootstrap: str, unique: str,
 ) -> None:

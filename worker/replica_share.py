@@ -26,7 +26,11 @@ log = structlog.get_logger(__name__)
 
 
 class BudgetShare(Protocol):
-    """What a rate budget asks: how much of an account-wide amount this replica may spend."""
+    """What a rate budget asks: how much of an account-wide amount this replica may spend, and
+    whether the assignment changed since it last looked (``epoch``)."""
+
+    @property
+    def epoch(self) -> int: ...
 
     def of(self, amount: float) -> float: ...
 
@@ -40,10 +44,14 @@ class ReplicaShare:
         self._slots = 0
         self._accounts: dict[str, set[str]] = {}  # account -> tenants that use it
         self._logged: dict[str, int] = {}
+        # Bumped at every assignment: an account that moved here may have been spent just now by
+        # its last owner, which the upstream still counts, so its budget must not start full.
+        self.epoch = 0
 
     def update(self, members: int, owners: Mapping[str, Sequence[int]] | None = None, slots: int = 0) -> None:
         """The group's membership changed: ``members`` live replicas, ``owners`` the slots of each."""
         members = max(1, members)
+        self.epoch += 1
         if members != self.members:
             log.info("rate budgets split across replicas", replicas=members, previous=self.members)
         self.members = members
@@ -89,6 +97,11 @@ class AccountShare:
     def __init__(self, replicas: ReplicaShare, account: str) -> None:
         self.replicas = replicas
         self.name = account
+
+    @property
+    def epoch(self) -> int:
+        """The replica share's assignment count."""
+        return self.replicas.epoch
 
     def of(self, amount: float) -> float:
         """This replica's share of the account-wide ``amount``."""

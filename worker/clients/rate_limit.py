@@ -24,6 +24,7 @@ class TokenBucket:
         self.account_rate = rate
         self.account_burst = burst
         self._share = share
+        self._epoch = share.epoch
         self._tokens = self.burst
         self._stamp = time.monotonic()
         self._lock = anyio.Lock()
@@ -48,8 +49,14 @@ class TokenBucket:
     def share_with(self, share: BudgetShare) -> None:
         """From now on take ``share`` of the account's rate and burst."""
         self._share = share
+        self._epoch = share.epoch
 
     def _refill(self) -> None:
+        if self._share.epoch != self._epoch:
+            # A new assignment: the account may have just been spent by the replica that had it
+            # (the upstream still counts that), so refill from empty rather than start from a burst.
+            self._epoch = self._share.epoch
+            self._tokens = 0.0
         now = time.monotonic()
         self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
