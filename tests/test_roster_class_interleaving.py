@@ -66,6 +66,18 @@ def roster_of(sim: ClassSimulator, ext: str) -> dict[str, str]:
         return {e.ext_person_id: e.last_name for e in klass.enrollments if e.role == "student"}
 
 
+async def _enrolled(client: ClassroomClient, ledger: Ledger, ids: RosterIds, sid: str) -> None:
+    """Section ``sid``'s class with PERSON enrolled as Isabella Anderson, in Class and in the ledger."""
+    ext = ids.section(sid)
+    await client.ensure_class(ClassSpec(ext_class_id=ext, class_name=f"Algebra {sid}", email="anne.malley@demo.com",
+                                        first_name="Anne", last_name="Malley"))
+    await client.create_enrollment(EnrollmentSpec(first_name="Isabella", last_name="Anderson", ext_person_id=PERSON,
+                                                  role="student"), ext_class_id=ext)
+    ledger.put(f"class/{TENANT}/class/{sid}", {"ext": ext, "fp": "-", "host": "anne.malley@demo.com", "teachers": []})
+    ledger.put(f"class/{TENANT}/enrollment/{PERSON}/{sid}",
+               {"first": "Isabella", "last": "Anderson", "role": "student"})
+
+
 async def test_a_drop_during_a_renames_fan_out_stays_dropped(url: tuple[ClassSimulator, str]) -> None:
     sim, base = url
     ids = RosterIds()
@@ -74,15 +86,7 @@ async def test_a_drop_during_a_renames_fan_out_stays_dropped(url: tuple[ClassSim
     async with HeldClient(base) as client:
         sync = _Sync(ClassTenant(client, ids), roster_reference("127.0.0.1:9"), ledger, TENANT)
         for sid in SECTIONS:
-            ext = ids.section(sid)
-            await client.ensure_class(ClassSpec(ext_class_id=ext, class_name=f"Algebra {sid}",
-                                                email="anne.malley@demo.com", first_name="Anne", last_name="Malley"))
-            await client.create_enrollment(EnrollmentSpec(first_name="Isabella", last_name="Anderson",
-                                                          ext_person_id=PERSON, role="student"), ext_class_id=ext)
-            ledger.put(f"class/{TENANT}/class/{sid}", {"ext": ext, "fp": "-", "host": "anne.malley@demo.com",
-                                                       "teachers": []})
-            ledger.put(f"class/{TENANT}/enrollment/{PERSON}/{sid}",
-                       {"first": "Isabella", "last": "Anderson", "role": "student"})
+            await _enrolled(client, ledger, ids, sid)
 
         rename = StudentChange(TENANT, "7", PERSON, StudentRecordV1(
             student_id="7", district_student_id=PERSON, first_name="Isabella", last_name="Thomas"))
@@ -137,14 +141,7 @@ async def test_a_renames_update_never_re_creates_an_enrolment_whose_drop_is_stil
     ext = ids.section(sid)
     async with SlowDropClient(base) as client:
         sync = _Sync(ClassTenant(client, ids), roster_reference("127.0.0.1:9"), ledger, TENANT)
-        await client.ensure_class(ClassSpec(ext_class_id=ext, class_name="Algebra", email="anne.malley@demo.com",
-                                            first_name="Anne", last_name="Malley"))
-        await client.create_enrollment(EnrollmentSpec(first_name="Isabella", last_name="Anderson",
-                                                      ext_person_id=PERSON, role="student"), ext_class_id=ext)
-        ledger.put(f"class/{TENANT}/class/{sid}", {"ext": ext, "fp": "-", "host": "anne.malley@demo.com",
-                                                   "teachers": []})
-        ledger.put(f"class/{TENANT}/enrollment/{PERSON}/{sid}",
-                   {"first": "Isabella", "last": "Anderson", "role": "student"})
+        await _enrolled(client, ledger, ids, sid)
         rename = StudentChange(TENANT, "7", PERSON, StudentRecordV1(
             student_id="7", district_student_id=PERSON, first_name="Isabella", last_name="Thomas"))
         drop = EnrollmentChange(TENANT, sid, "7", PERSON, "Isabella", "Thomas", active=False, deleted=False)
