@@ -16,6 +16,7 @@ import base64
 import fcntl
 import json
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -87,6 +88,14 @@ class KafkaLaunchError(EdusyncError, RuntimeError):
     """The local broker could not be resolved, formatted or started."""
 
 
+class _PortTaken(Exception):
+    """The broker exited because a port was taken between our check and its bind."""
+
+
+_BIND_FAILURE = "Address already in use"
+_BIND_ATTEMPTS = 3
+
+
 @dataclass
 class LocalKafka:
     """One local broker: its data folder and its two loopback ports."""
@@ -102,18 +111,28 @@ class LocalKafka:
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).resolve()
+        # Ports we chose ourselves may be chosen again when the broker cannot bind them.
+        self._chosen: set[str] = set()
         if self.controller_port is None:
-            # The next port by convention; another free one when something listens there (a
-            # port picked as free for the broker says nothing of its neighbour).
+            # The next port by convention; another free one when it cannot be bound (a port
+            # picked as free for the broker says nothing of its neighbour).
             neighbour = self.port + 1
-            self.controller_port = free_port(self.host) if _port_open(self.host, neighbour) else neighbour
+            self.controller_port = neighbour if _port_bindable(self.host, neighbour) else free_port(self.host)
+            self._chosen.add("controller_port")
         if self.secured and self.secure_port is None:
             # A running broker's port, so a second `up --secured` prints the address in use.
             self.secure_port = self._running_secure_port()
         if self.secured and self.secure_port is None:
             neighbour = self.port + 2
-            taken = neighbour == self.controller_port or _port_open(self.host, neighbour)
-            self.secure_port = free_port(self.host) if taken else neighbour
+            free = neighbour != self.controller_port and _port_bindable(self.host, neighbour)
+            self.secure_port = neighbour if free else free_port(self.host)
+            self._chosen.add("secure_port")
+
+    def _choose_other_ports(self) -> bool:
+        """Pick fresh free ports for the ports we chose; False when the caller chose them all."""
+        for name in self._chosen:
+            setattr(self, name, free_port(self.host))
+        return bool(self._chosen)
 
     @property
     def bootstrap(self) -> str:
@@ -430,6 +449,17 @@ class LocalKafka:
         cp = self.classpath()
         if self.secured:
             self._ensure_tls()
+        # A port free when checked can be taken before the broker binds it (by another
+        # process's outgoing connection, in the ephemeral range): choose our own ports again.
+        for attempt in range(_BIND_ATTEMPTS):
+            try:
+                return self._start(cp, timeout)
+            except _PortTaken as taken:
+                if attempt + 1 == _BIND_ATTEMPTS or not self._choose_other_ports():
+                    raise KafkaLaunchError(str(taken)) from None
+        raise AssertionError("unreachable")
+
+    def _start(self, cp: str, timeout: float) -> str:
         cfg = self._write_config()
         needs_scram_user = self._format(cp, cfg)
         # The log of an earlier run in this folder already says "started": look only past it.
@@ -444,9 +474,10 @@ class LocalKafka:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise KafkaLaunchError(
-                    f"the broker exited with code {proc.returncode} during start-up:\n{self.log_tail()}"
-                )
+                message = f"the broker exited with code {proc.returncode} during start-up:\n{self.log_tail()}"
+                if _BIND_FAILURE in self._read_log(since=log_start):
+                    raise _PortTaken(message)
+                raise KafkaLaunchError(message)
             if self._ports_open() and READY_MARKER in self._read_log(since=log_start):
                 if needs_scram_user:
                     self._add_scram_user(cp)
@@ -521,8 +552,37 @@ def _port_open(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def _port_bindable(host: str, port: int) -> bool:
+    """True when a listener could bind the port now (connecting cannot tell: an outgoing
+    connection's local port refuses a bind as much as a listener does)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the JVM's acceptor does
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port the OS says is free right now."""
+    """A port free right now, below the kernel's ephemeral range where it can be: a port from
+    that range can be taken by any outgoing connection before the caller's server binds it."""
+    low = _ephemeral_low()
+    for _ in range(50):
+        port = _random.randrange(_LISTEN_FLOOR, low) if low > _LISTEN_FLOOR else 0
+        if port and _port_bindable(host, port):
+            return port
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+_LISTEN_FLOOR = 20000  # clear of the well-known and usual registered service ports
+_random = random.SystemRandom()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
