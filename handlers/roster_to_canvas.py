@@ -20,21 +20,17 @@ themselves, the ledger entries and the create-or-adopt rules are in ``roster_can
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from handlers.roster_canvas_objects import CanvasObjects, CanvasTenant, UserSpec, person_names
-from handlers.roster_changes import EnrollmentChange, SectionChange, StudentChange, read_change
+from handlers.roster_changes import Change, EnrollmentChange, SectionChange, StudentChange
+from handlers.roster_handler import RosterHandler
 from handlers.roster_identity import RosterIds
-from handlers.roster_reference import ROSTER_TOPICS, RosterReference
-from schemas.envelope import CloudEvent
+from handlers.roster_reference import RosterReference
 from schemas.illuminate_records import SectionRecordV1, StaffRecordV1, StudentRecordV1
-from worker.concurrency import KeyedLocks
 from worker.errors import PermanentFailure, PrerequisiteMissing
 from worker.ledger import Ledger
 from worker.metrics import Outcome
-from worker.recovery import recovering
-from worker.tables import TopicTable
 
 HANDLER_NAME = "roster_to_canvas"
 
@@ -84,31 +80,15 @@ def _known_staff(user_id: str, known: dict[str, Any]) -> StaffRecordV1:
                          last_name=known.get("last"), username=known.get("username"), email1=known.get("email"))
 
 
-class RosterToCanvas:
+class RosterToCanvas(RosterHandler[CanvasTenant]):
     """The roster flow's Canvas handler (idempotency keys: the SIS ids, and the ledger)."""
 
     name = HANDLER_NAME
-    topics = ROSTER_TOPICS
+    target = "Canvas"
 
-    def __init__(self, tenants: Mapping[str, CanvasTenant], reference: RosterReference) -> None:
-        self.tenants = dict(tenants)
-        self.reference = reference
-        self.locks = KeyedLocks()  # process-wide: every lane of this handler shares them
-
-    @property
-    def tables(self) -> tuple[TopicTable, ...]:
-        """Reference data the frame restores before this handler consumes."""
-        return self.reference.tables
-
-    async def handle(self, event: CloudEvent, ledger: Ledger) -> Outcome:
+    async def apply(self, tenant: CanvasTenant, change: Change, tenant_id: str, ledger: Ledger) -> Outcome:
         """Bring Canvas in line with one Illuminate change."""
-        tenant = self.tenants.get(event.tenant)
-        if tenant is None:
-            raise PermanentFailure(f"no Canvas configured for tenant {event.tenant!r}")
-        if self.reference.superseded(event) and not recovering():
-            return Outcome.SKIPPED  # a newer event of this subject brings the current state
-        change = read_change(event, self.reference)
-        sync = _Sync(self.reference, CanvasObjects(tenant, ledger, event.tenant, self.locks), event.tenant)
+        sync = _Sync(self.reference, CanvasObjects(tenant, ledger, tenant_id, self.locks), tenant_id)
         if isinstance(change, EnrollmentChange):
             wrote = await sync.enrollment(change)
         elif isinstance(change, SectionChange):

@@ -30,30 +30,28 @@ email".
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import structlog
 
 from handlers.roster_changes import (
+    Change,
     EnrollmentChange,
     SectionChange,
     StaffChange,
     StudentChange,
-    read_change,
 )
+from handlers.roster_handler import RosterHandler
 from handlers.roster_identity import RosterIds
-from handlers.roster_reference import ROSTER_TOPICS, RosterReference
-from schemas.envelope import CloudEvent
+from handlers.roster_reference import RosterReference
 from worker.clients.classroom import ClassroomClient, ClassSpec, EnrollmentSpec, UserSpec
 from worker.clients.errors import AmbiguousWriteError, NotFoundError, PermanentUpstreamError
 from worker.concurrency import KeyedLocks
 from worker.errors import PermanentFailure, PrerequisiteMissing
 from worker.ledger import Ledger
 from worker.metrics import Outcome
-from worker.recovery import recovering
-from worker.tables import TopicTable
 
 log = structlog.get_logger(__name__)
 
@@ -86,31 +84,15 @@ class ClassTenant:
     ids: RosterIds
 
 
-class RosterToClass:
+class RosterToClass(RosterHandler[ClassTenant]):
     """The roster flow's Class handler (idempotency keys: ``ext_class_id``, ``ext_person_id``)."""
 
     name = HANDLER_NAME
-    topics = ROSTER_TOPICS
+    target = "Class"
 
-    def __init__(self, tenants: Mapping[str, ClassTenant], reference: RosterReference) -> None:
-        self.tenants = dict(tenants)
-        self.reference = reference
-        self.locks = KeyedLocks()  # process-wide: every lane of this handler shares them
-
-    @property
-    def tables(self) -> tuple[TopicTable, ...]:
-        """Reference data the frame restores before this handler consumes."""
-        return self.reference.tables
-
-    async def handle(self, event: CloudEvent, ledger: Ledger) -> Outcome:
+    async def apply(self, tenant: ClassTenant, change: Change, tenant_id: str, ledger: Ledger) -> Outcome:
         """Bring Class in line with one Illuminate change."""
-        tenant = self.tenants.get(event.tenant)
-        if tenant is None:
-            raise PermanentFailure(f"no Class configured for tenant {event.tenant!r}")
-        if self.reference.superseded(event) and not recovering():
-            return Outcome.SKIPPED  # a newer event of this subject brings the current state
-        change = read_change(event, self.reference)
-        sync = _Sync(tenant, self.reference, ledger, event.tenant, self.locks)
+        sync = _Sync(tenant, self.reference, ledger, tenant_id, self.locks)
         if isinstance(change, EnrollmentChange):
             return await sync.enrollment(change)
         if isinstance(change, SectionChange):
