@@ -4,7 +4,7 @@ promotion. Never faulted, throttled or counted.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from simulators.classroom.auth import ApiKey
 from simulators.classroom.generator import SeedSpec
+from simulators.control_http import invalid_request, json_response, read_body
 from simulators.faults import faults_endpoint
 
 if TYPE_CHECKING:
@@ -56,56 +57,42 @@ class PromoteRequest(BaseModel):
     class_deferred_id: int | None = None
 
 
-def _json(body: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
-
-
-async def _body(request: Request) -> Any:
-    raw = await request.body()
-    return orjson.loads(raw) if raw.strip() else {}
-
-
-def _invalid(exc: Exception) -> Response:
-    detail = exc.errors(include_url=False, include_context=False) if isinstance(exc, ValidationError) else str(exc)
-    return _json({"error": "invalid request", "detail": detail}, 422)
-
-
 def control_routes(sim: ClassSimulator) -> list[BaseRoute]:
     """The ``/_sim/`` routes of ``sim``."""
 
     async def reset(request: Request) -> Response:
         try:
-            req = ResetRequest.model_validate(await _body(request))
+            req = ResetRequest.model_validate(await read_body(request))
         except (ValidationError, orjson.JSONDecodeError) as exc:
-            return _invalid(exc)
+            return invalid_request(exc)
         sim.reset(examples=req.examples)
-        return _json({"reset": True})
+        return json_response({"reset": True})
 
     async def seed(request: Request) -> Response:
         try:
-            req = SeedRequest.model_validate(await _body(request))
+            req = SeedRequest.model_validate(await read_body(request))
         except (ValidationError, orjson.JSONDecodeError) as exc:
-            return _invalid(exc)
+            return invalid_request(exc)
         counts = sim.seed(SeedSpec(size=req.size, students_per_class=req.students_per_class, seed=req.seed),
                           examples=req.examples)
-        return _json({"counts": counts})
+        return json_response({"counts": counts})
 
     async def state(request: Request) -> Response:
         counts_only = request.query_params.get("counts_only", "").lower() in ("1", "true")
-        return _json(sim.snapshot(counts_only=counts_only))
+        return json_response(sim.snapshot(counts_only=counts_only))
 
     async def stats(request: Request) -> Response:
         if request.method == "DELETE":
             sim.stats.reset()
-        return _json(sim.stats.snapshot(sim.faults.injected))
+        return json_response(sim.stats.snapshot(sim.faults.injected))
 
     async def config(request: Request) -> Response:
         if request.method in ("PUT", "POST"):
             try:
-                sim.configure(await _body(request))
+                sim.configure(await read_body(request))
             except (ValidationError, orjson.JSONDecodeError, TypeError) as exc:
-                return _invalid(exc)
-        return _json(sim.config.model_dump())
+                return invalid_request(exc)
+        return json_response(sim.config.model_dump())
 
     async def faults(request: Request) -> Response:
         return await faults_endpoint(request, sim.faults)
@@ -113,21 +100,21 @@ def control_routes(sim: ClassSimulator) -> list[BaseRoute]:
     async def keys(request: Request) -> Response:
         if request.method in ("PUT", "DELETE"):
             try:
-                req = KeysRequest.model_validate(await _body(request))
+                req = KeysRequest.model_validate(await read_body(request))
             except (ValidationError, orjson.JSONDecodeError) as exc:
-                return _invalid(exc)
+                return invalid_request(exc)
             with sim.lock:
                 sim.keys.keys.update(req.keys)
                 for secret in req.remove:
                     sim.keys.keys.pop(secret, None)
-        return _json({"keys": sim.keys.describe()})
+        return json_response({"keys": sim.keys.describe()})
 
     async def promote(request: Request) -> Response:
         try:
-            req = PromoteRequest.model_validate(await _body(request))
+            req = PromoteRequest.model_validate(await read_body(request))
         except (ValidationError, orjson.JSONDecodeError) as exc:
-            return _invalid(exc)
-        return _json({"promoted": sim.promote_deferred(req.class_deferred_id)})
+            return invalid_request(exc)
+        return json_response({"promoted": sim.promote_deferred(req.class_deferred_id)})
 
     return [
         Route("/_sim/reset", reset, methods=["POST"]),

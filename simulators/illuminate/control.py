@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from simulators.control_http import invalid_request, json_response, read_body
 from simulators.faults import faults_endpoint
 from simulators.illuminate import render
 from simulators.illuminate.generator import SeedSpec
@@ -57,46 +58,32 @@ class ClockRequest(BaseModel):
     advance_days: int | None = None
 
 
-def _json(body: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
-
-
-async def _body(request: Request) -> Any:
-    raw = await request.body()
-    return orjson.loads(raw) if raw.strip() else {}
-
-
-def _invalid(exc: Exception) -> Response:
-    detail = exc.errors(include_url=False) if isinstance(exc, ValidationError) else str(exc)
-    return _json({"error": "invalid request", "detail": detail}, 422)
-
-
 async def reset(sim: IlluminateSimulator, request: Request) -> Response:
     """POST /_sim/reset: an empty district, today's clock, no faults, default config."""
     sim.reset()
-    return _json({"ok": True, "clock": sim.district.today})
+    return json_response({"ok": True, "clock": sim.district.today})
 
 
 async def seed(sim: IlluminateSimulator, request: Request) -> Response:
     """POST /_sim/seed: replace the district with a generated one; returns counts and timing."""
     try:
-        spec = SeedRequest.model_validate(await _body(request))
+        spec = SeedRequest.model_validate(await read_body(request))
     except (ValidationError, orjson.JSONDecodeError) as exc:
-        return _invalid(exc)
+        return invalid_request(exc)
     started = time.perf_counter()
     sim.seed(SeedSpec(**spec.model_dump()))
-    return _json({"ok": True, "seconds": round(time.perf_counter() - started, 3),
+    return json_response({"ok": True, "seconds": round(time.perf_counter() - started, 3),
                   "clock": sim.district.today, "counts": sim.district.counts()})
 
 
 async def mutate(sim: IlluminateSimulator, request: Request) -> Response:
     """POST /_sim/mutate: apply changes, return the natural keys upserted and deleted."""
     try:
-        req = MutateRequest.model_validate(await _body(request))
+        req = MutateRequest.model_validate(await read_body(request))
         changes = sim.mutate(req.kind, req.count, seed=req.seed, mode=req.mode)
     except (ValidationError, orjson.JSONDecodeError, MutationError) as exc:
-        return _invalid(exc)
-    return _json({"kind": req.kind, "count": req.count, "mode": req.mode, "clock": sim.district.today,
+        return invalid_request(exc)
+    return json_response({"kind": req.kind, "count": req.count, "mode": req.mode, "clock": sim.district.today,
                   **changes})
 
 
@@ -104,15 +91,15 @@ async def clock(sim: IlluminateSimulator, request: Request) -> Response:
     """GET shows, POST sets (``date``) or moves (``advance_days``) the simulator's date."""
     if request.method == "POST":
         try:
-            req = ClockRequest.model_validate(await _body(request))
+            req = ClockRequest.model_validate(await read_body(request))
         except (ValidationError, orjson.JSONDecodeError) as exc:
-            return _invalid(exc)
+            return invalid_request(exc)
         if req.date is not None:
             sim.set_clock(req.date)
         if req.advance_days:
             sim.set_clock(sim.district.clock + dt.timedelta(days=req.advance_days))
     d = sim.district
-    return _json({"date": d.today, "academic_year": d.academic_year, "session_start": d.session_start,
+    return json_response({"date": d.today, "academic_year": d.academic_year, "session_start": d.session_start,
                   "session_end": d.session_end})
 
 
@@ -120,10 +107,10 @@ async def config(sim: IlluminateSimulator, request: Request) -> Response:
     """GET shows, POST updates (partially) the quirk and strictness configuration."""
     if request.method == "POST":
         try:
-            sim.configure(**(await _body(request)))
+            sim.configure(**(await read_body(request)))
         except (ValidationError, orjson.JSONDecodeError, TypeError) as exc:
-            return _invalid(exc)
-    return _json(sim.config.model_dump())
+            return invalid_request(exc)
+    return json_response(sim.config.model_dump())
 
 
 async def faults(sim: IlluminateSimulator, request: Request) -> Response:
@@ -133,7 +120,7 @@ async def faults(sim: IlluminateSimulator, request: Request) -> Response:
 
 async def credentials(sim: IlluminateSimulator, request: Request) -> Response:
     """GET /_sim/credentials: the simulator's (fake) OAuth credentials, for demos and tests."""
-    return _json([{"consumer_key": c.consumer_key, "consumer_secret": c.consumer_secret,
+    return json_response([{"consumer_key": c.consumer_key, "consumer_secret": c.consumer_secret,
                    "token": c.token, "token_secret": c.token_secret,
                    "sites": sorted(c.sites) if c.sites is not None else None} for c in sim.credentials])
 
@@ -149,18 +136,18 @@ async def state(sim: IlluminateSimulator, request: Request) -> Response:
     body: dict[str, Any] = {"clock": d.today, "version": d.version, "counts": d.counts()}
     entity = request.query_params.get("entity")
     if entity is None:
-        return _json(body)
+        return json_response(body)
     entity = {"users": "staff", "roster": "rosters", "enrollment": "enrollments"}.get(entity, entity)
     if entity not in _ENTITIES:
-        return _json({"error": f"unknown entity {entity!r}", "entities": list(_ENTITIES)}, 404)
+        return json_response({"error": f"unknown entity {entity!r}", "entities": list(_ENTITIES)}, 404)
     try:
         offset = int(request.query_params.get("offset", "0"))
         limit = int(request.query_params.get("limit", "1000"))
     except ValueError as exc:
-        return _invalid(exc)
+        return invalid_request(exc)
     body["entity"] = entity
     body["records"] = _records(sim, entity, offset, limit)
-    return _json(body)
+    return json_response(body)
 
 
 def _records(sim: IlluminateSimulator, entity: str, offset: int, limit: int) -> list[dict[str, Any]]:

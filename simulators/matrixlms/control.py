@@ -4,7 +4,7 @@ and assignments. Never rate limited, faulted or counted.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from simulators.control_http import invalid_request, json_response, read_body
 from simulators.faults import faults_endpoint
 from simulators.matrixlms.errors import MatrixError
 from simulators.matrixlms.generator import SeedSpec
@@ -79,65 +80,51 @@ class AssignmentRequest(BaseModel):
     points: float = 100.0
 
 
-def _json(body: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
-
-
-async def _body(request: Request) -> Any:
-    raw = await request.body()
-    return orjson.loads(raw) if raw.strip() else {}
-
-
-def _invalid(exc: Exception) -> Response:
-    detail = exc.errors(include_url=False, include_context=False) if isinstance(exc, ValidationError) else str(exc)
-    return _json({"error": "invalid request", "detail": detail}, 422)
-
-
 def control_routes(sim: MatrixSimulator) -> list[BaseRoute]:
     """The ``/_sim/`` routes of ``sim``."""
 
     async def reset(request: Request) -> Response:
         sim.reset()
-        return _json({"reset": True})
+        return json_response({"reset": True})
 
     async def seed(request: Request) -> Response:
         try:
-            req = SeedRequest.model_validate(await _body(request))
+            req = SeedRequest.model_validate(await read_body(request))
         except (ValidationError, orjson.JSONDecodeError) as exc:
-            return _invalid(exc)
+            return invalid_request(exc)
         spec = SeedSpec(**req.model_dump(exclude={"site", "examples"}))
         counts = sim.seed(spec, req.site, examples=req.examples)
-        return _json({"site": req.site, "counts": counts})
+        return json_response({"site": req.site, "counts": counts})
 
     async def state(request: Request) -> Response:
         query = request.query_params
         counts_only = query.get("counts_only", "").lower() in ("1", "true")
-        return _json(sim.snapshot(query.get("site"), counts_only=counts_only))
+        return json_response(sim.snapshot(query.get("site"), counts_only=counts_only))
 
     async def stats(request: Request) -> Response:
         if request.method == "DELETE":
             sim.stats.reset()
-        return _json(sim.stats.snapshot(sim.config.rate_limit.window_seconds, request.query_params.get("site")))
+        return json_response(sim.stats.snapshot(sim.config.rate_limit.window_seconds, request.query_params.get("site")))
 
     async def config(request: Request) -> Response:
         if request.method in ("PUT", "POST"):
             try:
-                sim.configure(await _body(request))
+                sim.configure(await read_body(request))
             except (ValidationError, orjson.JSONDecodeError, TypeError) as exc:
-                return _invalid(exc)
-        return _json(sim.config.model_dump())
+                return invalid_request(exc)
+        return json_response(sim.config.model_dump())
 
     async def clock(request: Request) -> Response:
         if request.method == "POST":
             try:
-                req = ClockRequest.model_validate(await _body(request))
+                req = ClockRequest.model_validate(await read_body(request))
             except (ValidationError, orjson.JSONDecodeError) as exc:
-                return _invalid(exc)
+                return invalid_request(exc)
             if req.scale is not None:
                 sim.clock.set_scale(req.scale)
             if req.advance_seconds:
                 sim.clock.advance(req.advance_seconds)
-        return _json(sim.clock.describe())
+        return json_response(sim.clock.describe())
 
     async def faults(request: Request) -> Response:
         return await faults_endpoint(request, sim.faults)
@@ -145,39 +132,39 @@ def control_routes(sim: MatrixSimulator) -> list[BaseRoute]:
     async def keys(request: Request) -> Response:
         if request.method in ("PUT", "DELETE"):
             try:
-                req = KeysRequest.model_validate(await _body(request))
+                req = KeysRequest.model_validate(await read_body(request))
             except (ValidationError, orjson.JSONDecodeError) as exc:
-                return _invalid(exc)
+                return invalid_request(exc)
             for key, grant in req.keys.items():
                 sim.add_key(key, grant)
             with sim.lock:
                 for key in req.remove:
                     sim.keys.grants.pop(key, None)
-        return _json({"keys": sim.keys.describe()})
+        return json_response({"keys": sim.keys.describe()})
 
     async def sites(request: Request) -> Response:
         if request.method == "PUT":
             try:
-                req = SiteRequest.model_validate(await _body(request))
+                req = SiteRequest.model_validate(await read_body(request))
             except (ValidationError, orjson.JSONDecodeError) as exc:
-                return _invalid(exc)
+                return invalid_request(exc)
             sim.site(req.site).api_enabled = req.api_enabled
         with sim.lock:
-            return _json({name: {"api_enabled": s.api_enabled, "counts": s.counts()}
+            return json_response({name: {"api_enabled": s.api_enabled, "counts": s.counts()}
                           for name, s in sorted(sim.sites.items())})
 
     async def assignments(request: Request) -> Response:
         try:
-            req = AssignmentRequest.model_validate(await _body(request))
+            req = AssignmentRequest.model_validate(await read_body(request))
             with sim.lock:
                 store = sim.site(req.site)
                 course = store.course(req.class_id)
                 assignment = Assignment(id=store.next_id("assignment", store.assignments), class_id=course.id,
                                         name=req.name, type=req.type, points=req.points)
                 store.assignments[assignment.id] = assignment
-                return _json(assignment_info(assignment, course))
+                return json_response(assignment_info(assignment, course))
         except (ValidationError, orjson.JSONDecodeError, MatrixError) as exc:
-            return _invalid(exc)
+            return invalid_request(exc)
 
     return [
         Route("/_sim/reset", reset, methods=["POST"]),
