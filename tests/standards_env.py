@@ -180,6 +180,12 @@ tenants:
     def log_tail(self, n: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:]) if self.log.exists() else ""
 
+    def __enter__(self) -> StandardsEnv:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         self.kill_worker()
         if self._proxy_server:

@@ -20,11 +20,8 @@ pytestmark = pytest.mark.slow(110)
 
 @pytest.fixture
 def env(kafka_bootstrap: str, tmp_path: Path, unique: str) -> Iterator[StandardsEnv]:
-    bench = StandardsEnv(kafka_bootstrap, tmp_path, unique)
-    try:
+    with StandardsEnv(kafka_bootstrap, tmp_path, unique) as bench:
         yield bench
-    finally:
-        bench.close()
 
 
 def wait_published(env: StandardsEnv, expected: Counter[int]) -> None:

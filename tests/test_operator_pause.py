@@ -24,11 +24,8 @@ pytestmark = pytest.mark.slow(70)
 
 @pytest.fixture
 def env(kafka_bootstrap: str, tmp_path: Path, unique: str) -> Iterator[StandardsEnv]:
-    bench = StandardsEnv(kafka_bootstrap, tmp_path, unique)
-    try:
+    with StandardsEnv(kafka_bootstrap, tmp_path, unique) as bench:
         yield bench
-    finally:
-        bench.close()
 
 
 def test_a_paused_poller_asks_nothing_survives_a_restart_and_resumes_losing_and_repeating_nothing(

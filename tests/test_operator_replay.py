@@ -27,11 +27,8 @@ WRITE_METHODS = ("POST ", "PUT ", "PATCH ", "DELETE ")
 
 @pytest.fixture
 def env(kafka_bootstrap: str, tmp_path: Path, unique: str) -> Iterator[StandardsEnv]:
-    bench = StandardsEnv(kafka_bootstrap, tmp_path, unique)
-    try:
+    with StandardsEnv(kafka_bootstrap, tmp_path, unique) as bench:
         yield bench
-    finally:
-        bench.close()
 
 
 def canvas_writes(env: StandardsEnv) -> int:

@@ -35,11 +35,8 @@ pytestmark = pytest.mark.slow(150)
 
 @pytest.fixture
 def env(kafka_bootstrap: str, tmp_path: Path, unique: str) -> Iterator[StandardsEnv]:
-    bench = StandardsEnv(kafka_bootstrap, tmp_path, unique)
-    try:
+    with StandardsEnv(kafka_bootstrap, tmp_path, unique) as bench:
         yield bench
-    finally:
-        bench.close()
 
 
 def _no_duplicate_creates(env: StandardsEnv) -> None:

@@ -62,11 +62,8 @@ def wait_for(check: Callable[[], bool], env: StandardsEnv, what: str) -> None:
 @pytest.fixture
 def env(kafka_bootstrap: str, tmp_path: Path, unique: str) -> Iterator[StandardsEnv]:
     # hostile: AB Connect through a proxy, 2 attempts per request, so a failed poll is quick.
-    bench = StandardsEnv(kafka_bootstrap, tmp_path, unique, hostile=True)
-    try:
+    with StandardsEnv(kafka_bootstrap, tmp_path, unique, hostile=True) as bench:
         yield bench
-    finally:
-        bench.close()
 
 
 def test_rejected_credentials_make_readyz_false_within_three_polls_and_name_the_cause(env: StandardsEnv) -> None:
