@@ -254,6 +254,34 @@ def test_no_rolling_window_on_the_servers_clock_holds_more_than_the_budget(
         assert sum(1 for t in arrivals[i:] if t < start + 60.0) <= limit
 
 
+class MovableShare:
+    """A site's share whose spenders a test can change."""
+
+    epoch = 0
+
+    def of(self, amount: float) -> float:
+        return amount
+
+
+def test_a_site_that_moved_here_is_spent_at_the_sustained_rate_not_in_a_burst() -> None:
+    # The replica that had the site may have spent its whole window just now; the site still
+    # counts those calls, so the new owner must not fire a window's worth at once.
+    clock, share = ManualClock(), MovableShare()
+    budget = SiteBudget(limit=60, window=60.0, clock=BudgetClock(now=clock.now, sleep=clock.sleep), share=share)
+
+    async def calls(n: int) -> float:
+        start = clock.t
+        for _ in range(n):
+            await budget.acquire()
+            budget.settle()
+        return clock.t - start
+
+    assert anyio.run(calls, 10) == 0.0, "a budget that stayed put spends its window at once"
+    share.epoch += 1
+    spent = anyio.run(calls, 10)
+    assert 9.0 <= spent <= 11.0, f"one call a second (60 a minute) after the move, took {spent} s"
+
+
 # --- users: the upsert and twins --------------------------------------------------------------
 
 

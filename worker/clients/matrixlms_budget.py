@@ -94,6 +94,7 @@ class SiteBudget:
         self._slots: deque[float] = deque()
         self._open = False  # the last slot's call has not been answered yet
         self.paused_until = -math.inf
+        self._epoch = self.share.epoch
         # One call in flight per site: the HTTP layer holds this around pacing and sending.
         self.gate = anyio.CapacityLimiter(1)
         watch_budget(SYSTEM, self.use)
@@ -125,6 +126,7 @@ class SiteBudget:
         # One call in flight: if the previous one ended without an answer (timeout, reset), it
         # ended before this call could pass the gate, so now is a safe date for its slot.
         self.settle()
+        self._after_reassignment()
         while True:
             now = self.clock.now()
             if now < self.paused_until:
@@ -142,6 +144,22 @@ class SiteBudget:
             self.stats.waited_seconds += wait
             UPSTREAM_THROTTLE_WAIT.labels(SYSTEM).inc(wait)
             await self.clock.sleep(wait)
+
+    def _after_reassignment(self) -> None:
+        """The replicas spending this site changed: the one that had it may have spent its share
+        over the last window, which the site still counts. Assume it did, evenly (as a budget at
+        its limit does), so calls here come back at the sustained rate rather than in a burst."""
+        if self.share.epoch == self._epoch:
+            return
+        self._epoch = self.share.epoch
+        now = self.clock.now()
+        self._expire(now)
+        own = max(1, int(self.share.of(self.limit)))
+        missing = own - len(self._slots)
+        if missing > 0:
+            step = self.window / own
+            assumed = [now - self.window + step * (i + 1) for i in range(missing)]
+            self._slots = deque(sorted([*self._slots, *assumed]))
 
     def lockout(self) -> float:
         """A rate-limit exception arrived: send nothing to the site for ``pause_seconds``; returns it."""
