@@ -45,7 +45,6 @@ from bench.standards_flow_probes import (
     Counters,
     EventTiming,
     Timeline,
-    group_is_stable,
     read_counters,
     timed_components,
 )
@@ -60,12 +59,13 @@ from simulators.standards_convergence import ConvergenceReport, compare
 from worker.asgi_server import ThreadedServer
 from worker.config import KafkaConfig, OpsConfig, TenantConfig, WorkerConfig
 from worker.flows.standards import StandardsSettings
-from worker.handler_frame import group_id_for
+from worker.health import Health, State
 from worker.logs import configure_logging
 from worker.runtime import run_worker
 from worker.shutdown import StopToken
 from worker.systems.abconnect import ABConnectConfig
 from worker.systems.canvas import CanvasConfig
+from worker.tenant_slots import handler_component_name, slot_group_id
 from worker.topics import ABCONNECT_EVENTS
 
 PARTNER, PARTNER_KEY, CANVAS_TOKEN = "bench-district", "bench-partner-key-0123456789", "bench-canvas-token-0123456789"
@@ -294,11 +294,12 @@ async def skip_history(bootstrap: str, group: str, topic: str) -> None:
         await consumer.stop()
 
 
-async def wait_ready(bench: Bench, bootstrap: str, group: str, timeout: float = 120.0) -> None:
-    """Until the poller has polled once and the handler's consumer group is stable."""
+async def wait_ready(bench: Bench, health: Health, timeout: float = 120.0) -> None:
+    """Until the poller has polled once and the handler's runner for the tenant's slot is ready."""
     deadline = time.monotonic() + timeout
+    runner = handler_component_name(HANDLER_NAME, bench.timeline.tenant)
     while time.monotonic() < deadline:
-        if bench.ab.stats()["by_resource"].get("events", 0) > 0 and await group_is_stable(bootstrap, group):
+        if bench.ab.stats()["by_resource"].get("events", 0) > 0 and health.state(runner) == State.READY:
             return
         await anyio.sleep(0.5)
     raise RuntimeError(f"the worker did not become ready within {timeout:.0f}s")
@@ -385,20 +386,22 @@ async def _run_bench(opts: Options) -> RunResult:
 async def _run_phases(bench: Bench, config: WorkerConfig) -> list[PhaseRun]:
     worker_stop, sampler_stop = StopToken(), StopToken()
     phases: list[PhaseRun] = []
+    health = Health()
 
     async def worker() -> None:
-        await run_worker(config, stop=worker_stop, handle_signals=False,
+        await run_worker(config, stop=worker_stop, handle_signals=False, health=health,
                          components_for=timed_components(bench.timeline))
 
-    group = group_id_for(HANDLER_NAME, config.kafka.consumer_group_prefix)
+    # The tenant slot's runner keeps its offsets in the slot's group (worker/tenant_slots.py).
+    group = slot_group_id(HANDLER_NAME, bench.timeline.tenant, config.kafka.consumer_group_prefix)
     await skip_history(config.kafka.bootstrap_servers, group, ABCONNECT_EVENTS)
     async with anyio.create_task_group() as tg:
         tg.start_soon(worker)
         tg.start_soon(bench.sample_until, sampler_stop)
         try:
             say(f"worker starting for tenant {bench.timeline.tenant} ...")
-            await wait_ready(bench, config.kafka.bootstrap_servers, group)
-            say("worker ready (poller polling, handler group stable)")
+            await wait_ready(bench, health)
+            say("worker ready (poller polling, handler runner ready)")
             for phase in (initial_sync, backlog, paced):
                 phases.append(await phase(bench))
         finally:

@@ -19,24 +19,20 @@ import math
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
-
-from aiokafka.admin import AIOKafkaAdminClient
 
 from handlers.standards_to_canvas import HANDLER_NAME
 from schemas.envelope import CloudEvent
 from simulators.abconnect import ABConnectSimulator
 from simulators.canvas import CanvasSimulator
-from worker.components import Component, handler_transactional_id, poller_component
+from worker.components import Component
 from worker.config import WorkerConfig
-from worker.handler_frame import AnyHandler, BatchHandler, HandlerRunner, Result, group_id_for
-from worker.health import Health
-from worker.kafka.producer import TransactionalProducer
+from worker.handler_frame import AnyHandler, BatchHandler, HandlerRunner, Result
 from worker.ledger import Ledger, LedgerView
 from worker.metrics import END_TO_END_LATENCY, UPSTREAM_THROTTLE_WAIT, Outcome
-from worker.poller_frame import Poller, PollerSpec, PollResult
-from worker.shutdown import StopToken
+from worker.poller_frame import Poller, PollResult
+from worker.runtime import default_components
 from worker.wiring import Wiring
 
 # -- per-event stamps -----------------------------------------------------------------------
@@ -169,68 +165,33 @@ class TimedHandler:
         return results
 
 
-class TimedRunner(HandlerRunner):
+def timed_runner(timeline: Timeline) -> type[HandlerRunner]:
     """``HandlerRunner`` that stamps ``committed_at`` on what each commit transaction covered."""
 
-    def __init__(self, handler: AnyHandler, timeline: Timeline, **kwargs: Any) -> None:
-        super().__init__(handler, **kwargs)
-        self.timeline = timeline
+    class TimedRunner(HandlerRunner):
+        async def _commit(self) -> None:
+            covered = timeline.pending()  # handled before the commit began: their offsets are in it
+            await super()._commit()
+            timeline.committed(covered, time.time())
 
-    async def _commit(self) -> None:
-        covered = self.timeline.pending()  # handled before the commit began: their offsets are in it
-        await super()._commit()
-        self.timeline.committed(covered, time.time())
-
-
-def timed_handler_component(handler: AnyHandler, timeline: Timeline, config: WorkerConfig,
-                            view: LedgerView) -> Component:
-    """``worker.components.handler_component`` with ``TimedRunner`` in place of ``HandlerRunner``."""
-    kafka = config.kafka
-    name = f"handler:{handler.name}"
-
-    async def run(stop: StopToken, health: Health) -> None:
-        txn_id = handler_transactional_id(handler.name, kafka.replica_id)
-        async with TransactionalProducer(kafka.bootstrap_servers, txn_id) as producer:
-            runner = TimedRunner(
-                handler, timeline, bootstrap=kafka.bootstrap_servers, producer=producer, view=view,
-                settings=config.handler_settings(handler.name), broker_patience=kafka.broker_patience_seconds,
-                group_id=group_id_for(handler.name, kafka.consumer_group_prefix), health=health,
-            )
-            await runner.run(stop)
-
-    return Component(name, run)
+    return TimedRunner
 
 
 def timed_components(timeline: Timeline) -> Any:
-    """A ``components_for`` hook for ``run_worker``: the real components with the probes around them."""
+    """A ``components_for`` hook for ``run_worker``: the real components (tenant slots, their
+    pollers and handler runners) with the probes around the pollers, handlers and commits."""
 
     def build(config: WorkerConfig, wiring: Wiring, view: LedgerView) -> list[Component]:
-        components = [
-            poller_component(PollerSpec(TimedPoller(s.poller, timeline), s.interval, s.idle_backoff, s.deadline),
-                             config)
-            for s in wiring.pollers
-        ]
+        handlers: list[AnyHandler] = []
         for handler in wiring.handlers:
             assert isinstance(handler, BatchHandler), "the standards handler is a batch handler"
-            components.append(timed_handler_component(TimedHandler(handler, timeline), timeline, config, view))
-        return components
+            handlers.append(TimedHandler(handler, timeline))
+        timed = replace(
+            wiring, handlers=handlers,
+            pollers=[replace(s, poller=TimedPoller(s.poller, timeline)) for s in wiring.pollers])
+        return default_components(config, timed, view, timed_runner(timeline))
 
     return build
-
-
-async def group_is_stable(bootstrap: str, group: str) -> bool:
-    """True when the consumer group has members and a settled assignment."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
-    await admin.start()
-    try:
-        for response in await admin.describe_consumer_groups([group]):
-            for described in response.groups:
-                # (error_code, group_id, state, protocol_type, protocol, members, ...)
-                if described[2] == "Stable" and described[5]:
-                    return True
-        return False
-    finally:
-        await admin.close()
 
 
 # -- counters -----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from worker.components import Component, poller_component
 from worker.concurrency import task_group
 from worker.config import WorkerConfig
 from worker.controls import shared_controls
+from worker.handler_frame import HandlerRunner
 from worker.health import Health
 from worker.kafka.connection import Kafka, connect
 from worker.kafka.errors import BrokerUnavailableError
@@ -61,7 +62,8 @@ async def wait_for_kafka(kafka: Kafka, patience: float) -> None:
 ComponentsFor = Callable[[WorkerConfig, Wiring, LedgerView], list[Component]]
 
 
-def default_components(config: WorkerConfig, wiring: Wiring, view: LedgerView) -> list[Component]:
+def default_components(config: WorkerConfig, wiring: Wiring, view: LedgerView,
+                       runner_type: type[HandlerRunner] = HandlerRunner) -> list[Component]:
     """The ownership component: for each tenant slot this replica is assigned, it runs the
     pollers of the slot's tenants and one runner per handler for them (worker/tenant_slots.py)."""
     if not (wiring.pollers or wiring.handlers):
@@ -69,7 +71,7 @@ def default_components(config: WorkerConfig, wiring: Wiring, view: LedgerView) -
 
     def slot_components(slot: int, tenants: frozenset[str]) -> list[Component]:
         pollers = [poller_component(s, config) for s in wiring.pollers if s.poller.tenant in tenants]
-        handlers = [slot_handler_component(h, config, view, slot, served)
+        handlers = [slot_handler_component(h, config, view, slot, served, runner_type)
                     for h in wiring.handlers if (served := tenants & wiring.handler_tenants.get(h.name, frozenset()))]
         return pollers + handlers
 

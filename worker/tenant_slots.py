@@ -113,8 +113,9 @@ def slot_transactional_id(handler: str, slot: int, group_prefix: str = "edusync"
 
 
 def slot_handler_component(handler: AnyHandler, config: WorkerConfig, view: LedgerView, slot: int,
-                           tenants: frozenset[str]) -> Component:
-    """The runner of ``handler`` for the tenants of one owned slot."""
+                           tenants: frozenset[str], runner_type: type[HandlerRunner] = HandlerRunner) -> Component:
+    """The runner of ``handler`` for the tenants of one owned slot (``runner_type``: a benchmark's
+    probe in place of the frame's runner)."""
     kafka = config.kafka
     scope = slot_name(slot)
     name = f"handler:{handler.name}.{scope}"
@@ -134,7 +135,7 @@ def slot_handler_component(handler: AnyHandler, config: WorkerConfig, view: Ledg
                 if changed is not None:
                     changed()
                 health.set(name, State.STARTING)
-                runner = HandlerRunner(
+                runner = runner_type(
                     slot_handler, kafka=kafka.connection(), producer=p, view=view,
                     settings=config.handler_settings(handler.name), broker_patience=kafka.broker_patience_seconds,
                     group_id=f"{group_id_for(handler.name, kafka.consumer_group_prefix)}.{scope}", health=health,
