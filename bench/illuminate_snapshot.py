@@ -395,8 +395,8 @@ def _plot(data: dict[str, Any], path: Path) -> Path | None:
     return path
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Parse arguments; run the bench (or, with ``phase``, one phase process)."""
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments; run the bench (or, with ``phase``, one phase process); 0 once reported."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "phase":
         parser = argparse.ArgumentParser(prog="python -m bench.illuminate_snapshot phase")
@@ -404,7 +404,7 @@ def main(argv: list[str] | None = None) -> None:
             parser.add_argument(name, required=True)
         parser.add_argument("--walks", type=int, default=1)
         phase_main(parser.parse_args(argv[1:]))
-        return
+        return 0
     parser = argparse.ArgumentParser(prog="python -m bench.illuminate_snapshot", description=__doc__.split("\n")[0])
     parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"),
                         help="a running broker (default: start one in a temporary folder)")
@@ -421,6 +421,7 @@ def main(argv: list[str] | None = None) -> None:
             bootstrap = broker.up()
         data = run_bench(bootstrap, args.students, args.changes, workdir)
         print(f"report: {write_report(data, args.out_dir)}")
+        return 0
     finally:
         if broker is not None:
             broker.down()
@@ -428,4 +429,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
