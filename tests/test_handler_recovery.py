@@ -14,7 +14,7 @@ from worker.handler_frame import HandlerRunner
 from worker.kafka.producer import TransactionalProducer
 from worker.ledger import Ledger, LedgerView
 from worker.metrics import Outcome
-from worker.recovery import recovering
+from worker.recovery import marking, recovering
 from worker.shutdown import StopToken
 from worker.topics import TopicSpec, all_topics, ensure_topics
 
@@ -68,3 +68,14 @@ async def test_only_what_was_there_at_a_slot_runners_start_is_marked(
     assert len(before) == 4 and len(after) == 3
     assert set(before.values()) == {slot_mode}, "a slot runner marks what was there at its start; others never"
     assert set(after.values()) == {False}
+
+
+def test_marking_sets_the_flag_per_event_and_restores_it_after_the_pass() -> None:
+    # The hot path marks each event of a pass; a pass can cross the end of the recovery window.
+    seen = []
+    with marking() as mark:
+        for active in (True, True, False, True, False):
+            mark(active)
+            seen.append(recovering())
+    assert seen == [True, True, False, True, False]
+    assert recovering() is False, "nothing marked once the pass is over"

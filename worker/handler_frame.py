@@ -66,7 +66,7 @@ from worker.metrics import (
     prime_handler,
     tenant_label,
 )
-from worker.recovery import recovery
+from worker.recovery import marking, recovery
 from worker.shutdown import StopToken
 from worker.tables import TopicTable
 from worker.topics import dlq_topic, redrive_topic
@@ -441,44 +441,50 @@ class HandlerRunner:
         done = 0
         label = tenant_label
         recover_until = self._recover_until.get(tp, -1)
+        # The tenant of each event's upstream requests, and whether it is in the recovery window:
+        # both context variables are set only when they change (most passes hold one tenant).
+        tenant_token, current = current_tenant.set(UNATTRIBUTED), UNATTRIBUTED
         try:
-            for rec in records:
-                try:
-                    event = parse(rec.value)
-                except EnvelopeError as exc:
-                    self._record(tp, rec, None, exc, attempts)
-                    done += 1
-                    continue
-                head = blocks(event.subject) if parked else None
-                if head is not None:
-                    self._record(tp, rec, event, _Behind(head), attempts)
-                    done += 1
-                    continue
-                tenant = label(event.tenant)
-                token = current_tenant.set(tenant)  # the tenant of this event's upstream requests
-                try:
-                    with recovery(rec.offset < recover_until):
+            with marking() as mark_recovery:
+                for rec in records:
+                    try:
+                        event = parse(rec.value)
+                    except EnvelopeError as exc:
+                        self._record(tp, rec, None, exc, attempts)
+                        done += 1
+                        continue
+                    head = blocks(event.subject) if parked else None
+                    if head is not None:
+                        self._record(tp, rec, event, _Behind(head), attempts)
+                        done += 1
+                        continue
+                    tenant = label(event.tenant)
+                    if tenant != current:
+                        current_tenant.set(tenant)
+                        current = tenant
+                    mark_recovery(rec.offset < recover_until)
+                    try:
                         result = await handle(event, ledger)
-                except Exception as exc:  # classified here; nothing escapes unhandled
-                    verdict = classify(exc)
-                    if verdict in (Verdict.RETRY, Verdict.PAUSE):
-                        return done, exc
-                    parked = parked or verdict is Verdict.DEFER  # later events of its subject wait behind it
-                    self._record(tp, rec, event, exc, attempts)
+                    except Exception as exc:  # classified here; nothing escapes unhandled
+                        verdict = classify(exc)
+                        if verdict in (Verdict.RETRY, Verdict.PAUSE):
+                            return done, exc
+                        parked = parked or verdict is Verdict.DEFER  # later events of its subject wait behind it
+                        self._record(tp, rec, event, exc, attempts)
+                        done += 1
+                        continue
+                    if result.__class__ is not Outcome:
+                        self._record(tp, rec, event, TypeError(f"{handler.name}.handle returned {result!r}"),
+                                     attempts)
+                    elif result is applied:
+                        applied_at.append(event.time)
+                        outcomes.append((tenant, result))
+                    else:
+                        outcomes.append((tenant, result))
                     done += 1
-                    continue
-                finally:
-                    current_tenant.reset(token)
-                if result.__class__ is not Outcome:
-                    self._record(tp, rec, event, TypeError(f"{handler.name}.handle returned {result!r}"), attempts)
-                elif result is applied:
-                    applied_at.append(event.time)
-                    outcomes.append((tenant, result))
-                else:
-                    outcomes.append((tenant, result))
-                done += 1
             return done, None
         finally:
+            current_tenant.reset(tenant_token)
             self._tally(tp, records, done, outcomes, applied_at)
 
     def _tally(self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]], done: int,

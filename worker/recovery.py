@@ -11,7 +11,7 @@ entry and leave the enrolment the dead runner made). The frame marks them with `
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -29,5 +29,24 @@ def recovery(active: bool) -> Iterator[None]:
     token = _recovering.set(active)
     try:
         yield
+    finally:
+        _recovering.reset(token)
+
+
+@contextmanager
+def marking() -> Iterator[Callable[[bool], None]]:
+    """For a pass over many events: ``mark(active)`` before each says whether it is in recovery.
+    The flag is set only when it changes (the hot path marks every event), reset at the end."""
+    token = _recovering.set(False)
+    current = False
+
+    def mark(active: bool) -> None:
+        nonlocal current
+        if active is not current:
+            _recovering.set(active)
+            current = active
+
+    try:
+        yield mark
     finally:
         _recovering.reset(token)
