@@ -44,12 +44,9 @@ class ReplicaShare:
         self._slots = 0
         self._accounts: dict[str, set[str]] = {}  # account -> tenants that use it
         self._logged: dict[str, int] = {}
-        # Bumped at every assignment; an account's own count only when the replicas spending it
-        # changed: an account that moved here may have been spent just now by its last owner,
-        # which the upstream still counts, so its budget must not start full.
+        # Bumped at every assignment: an account that moved here may have been spent just now by
+        # its last owner, which the upstream still counts, so its budget must not start full.
         self.epoch = 0
-        self._spenders: dict[str, tuple[object, ...]] = {}
-        self._account_epochs: dict[str, int] = {}
 
     def update(self, members: int, owners: Mapping[str, Sequence[int]] | None = None, slots: int = 0) -> None:
         """The group's membership changed: ``members`` live replicas, ``owners`` the slots of each."""
@@ -64,29 +61,11 @@ class ReplicaShare:
         else:
             self._owners = {slot: replica for replica, held in owners.items() for slot in held}
             self._slots = slots
-        for account in self._accounts:
-            self._note_spenders(account)
         self._log_accounts()
 
     def use(self, account: str, tenant: str) -> None:
         """``tenant`` spends ``account``'s budget (called as tenants get their clients)."""
         self._accounts.setdefault(account, set()).add(tenant)
-        self._note_spenders(account)
-
-    def account_epoch(self, account: str) -> int:
-        """How many times the replicas spending ``account`` changed (0: not known yet)."""
-        return self._account_epochs.get(account, 0)
-
-    def _note_spenders(self, account: str) -> None:
-        tenants = self._accounts.get(account, set())
-        spenders: tuple[object, ...]
-        if not tenants or self._owners is None:  # as users() counts them
-            spenders = ("members", self.members)
-        else:
-            spenders = tuple(sorted({str(self._owners.get(tenant_partition(t, self._slots))) for t in tenants}))
-        if self._spenders.get(account) != spenders:
-            self._spenders[account] = spenders
-            self._account_epochs[account] = self._account_epochs.get(account, 0) + 1
 
     def users(self, account: str | None = None) -> int:
         """How many replicas spend ``account`` now (every live one when that is not known)."""
@@ -102,12 +81,10 @@ class ReplicaShare:
 
     def account(self, account: str) -> AccountShare:
         """The share of one account, for the rate budget that paces it."""
-        self._accounts.setdefault(account, set())
-        self._note_spenders(account)
         return AccountShare(self, account)
 
     def _log_accounts(self) -> None:
-        for account in sorted(a for a, tenants in self._accounts.items() if tenants):
+        for account in sorted(self._accounts):
             users = self.users(account)
             if self._logged.get(account) != users:
                 self._logged[account] = users
@@ -123,8 +100,8 @@ class AccountShare:
 
     @property
     def epoch(self) -> int:
-        """How many times the replicas spending this account changed."""
-        return self.replicas.account_epoch(self.name)
+        """The replica share's assignment count."""
+        return self.replicas.epoch
 
     def of(self, amount: float) -> float:
         """This replica's share of the account-wide ``amount``."""

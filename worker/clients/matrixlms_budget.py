@@ -146,7 +146,7 @@ class SiteBudget:
             await self.clock.sleep(wait)
 
     def _after_reassignment(self) -> None:
-        """The replicas spending this site changed: the one that had it may have spent its share
+        """A reassignment: the replica that had this site may have spent its share
         over the last window, which the site still counts. Assume it did, evenly (as a budget at
         its limit does), so calls here come back at the sustained rate rather than in a burst."""
         if self.share.epoch == self._epoch:
