@@ -112,3 +112,44 @@ async def test_a_view_holds_and_follows_only_the_partitions_of_the_tenants_it_ac
             assert dict(view.items("")) == {f"roster_to_class/class/{other}/class/1": {"ext": other},
                                             f"roster_to_class/class/{other}/class/2": {"ext": other}}
             tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_a_commit_that_landed_although_it_failed_is_settled_from_the_topic(
+    kafka_bootstrap: str, unique: str,
+) -> None:
+    # A broker restart can cut off a commit's answer after the commit landed: the frame is told it
+    # failed and rolls its writes back, yet the topic holds them (bench/chaos: a MatrixLMS member
+    # rolled back this way made the later drop a no-op, and the student stayed in the class). The
+    # follower skips this process's own records, so only reading the topic again can tell.
+    topic = f"ledger-doubt-{unique}"
+    await ensure_topics(kafka_bootstrap, [TopicSpec(topic, partitions=CONTROL_PARTITIONS, compact=True)])
+    tenant = f"t{unique}"
+    view = LedgerView(kafka_bootstrap, topic=topic)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(view.follow)
+        await view.acquire(frozenset({tenant}))
+        ledger = Ledger(view, "roster_to_matrixlms")
+        async with TransactionalProducer(kafka_bootstrap, f"ledger-doubt-{unique}") as producer:
+            ledger.put(f"matrix/{tenant}/member/s-1/sec-1", 584)
+            ledger.put(f"matrix/{tenant}/member/s-2/sec-1", 585)
+            async with producer.transaction() as txn:
+                await ledger.flush(txn)
+            # Told "failed" after all: the frame's except branch.
+            assert ledger.rollback() == 2
+            assert ledger.get(f"matrix/{tenant}/member/s-1/sec-1") is None
+            # A transaction that really failed is settled too: to what the topic holds before it.
+            ledger.put(f"matrix/{tenant}/member/s-3/sec-1", 586)
+            with pytest.raises(RuntimeError):
+                async with producer.transaction() as txn:
+                    await ledger.flush(txn)
+                    raise RuntimeError("the broker went away")
+            ledger.rollback()
+        # The handler's next runner acquires the slot's tenants: the view settles the doubtful keys.
+        await view.acquire(frozenset({tenant}))
+        assert ledger.get(f"matrix/{tenant}/member/s-1/sec-1") == 584
+        assert ledger.get(f"matrix/{tenant}/member/s-2/sec-1") == 585
+        assert ledger.get(f"matrix/{tenant}/member/s-3/sec-1") is None
+        assert ledger.children(f"matrix/{tenant}/member/s-1") == {f"matrix/{tenant}/member/s-1/sec-1": 584}
+        assert await view.settle() == 0, "nothing is left in doubt"
+        tg.cancel_scope.cancel()

@@ -12,15 +12,16 @@ it moves away. Tools that look at everything (replay, status) ``restore`` the wh
 
 ``Ledger`` is one handler's writer over the view: writes are visible at once and are sent with the
 handler's next transaction, together with its consumer offsets. If that transaction fails, the
-handler rolls its uncommitted writes back before it restarts. Records carry the writing process's
-id in a header, so the follower skips what this process wrote itself.
+handler rolls its uncommitted writes back before it restarts; as a failed commit may have landed
+all the same, its next runner settles those keys from the topic (``settle``). Records carry the
+writing process's id in a header, so the follower skips what this process wrote itself.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -73,6 +74,8 @@ class LedgerView:
         self._following: set[int] = set()  # the held partitions that are loaded: the follower reads these
         self._held_changed = anyio.Event()
         self._acquiring = anyio.Lock()
+        # Keys of commits that failed without saying whether they landed (worker/ledger.py: settle).
+        self._doubtful: set[str] = set()
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -152,6 +155,48 @@ class LedgerView:
                 log.info("ledger partitions acquired", partitions=new, records=loaded, entries=len(self._data),
                          seconds=round(time.monotonic() - started, 3))
         await self.catch_up(partitions=wanted)
+        await self.settle(timeout=timeout)
+
+    def doubt(self, keys: Iterable[str]) -> None:
+        """A commit holding ``keys`` failed, and it may have landed all the same (a commit whose answer
+        the broker's restart cut off): the next ``settle`` reads what the topic holds for them."""
+        self._doubtful.update(keys)
+
+    async def settle(self, timeout: float = 300.0) -> int:
+        """Set every doubtful key to what the topic holds for it; returns how many changed. Call it
+        once the failed transaction is settled: a transactional producer with the same id has started
+        (it completes or aborts the transaction in hand). The follower cannot do this: it skips this
+        process's own records, and it may have passed them already (bench/chaos: a MatrixLMS member
+        whose commit landed was rolled back here, so the drop that followed wrote nothing)."""
+        keys, self._doubtful = self._doubtful, set()
+        if not keys:
+            return 0
+        started = time.monotonic()
+        count = self._partitions = self._partitions or await partition_count(self.kafka, self.topic)
+        if not self.restored:  # a partition released meanwhile is read whole again when next acquired
+            keys = {k for k in keys if tenant_partition(ledger_tenant(k), count) in self._following}
+        parts = sorted({tenant_partition(ledger_tenant(k), count) for k in keys})
+        if not parts:
+            return 0
+        held: dict[str, bytes | None] = {}
+        try:
+            async for records in committed_batches(self.kafka, self.topic, timeout=timeout, only=lambda _n: parts):
+                for rec in records:
+                    if rec.key is not None and (key := rec.key.decode()) in keys:
+                        held[key] = rec.value
+        except BaseException:
+            self._doubtful |= keys  # still in doubt: the next settle reads them again
+            raise
+        changed = 0
+        for key in keys:
+            value = held.get(key)
+            truth = None if value is None else orjson.loads(value)
+            if self._data.get(key) != truth:
+                self._set(key, truth)
+                changed += 1
+        log.info("ledger entries settled after a failed commit", keys=len(keys), changed=changed,
+                 seconds=round(time.monotonic() - started, 3))
+        return changed
 
     def release(self, tenants: frozenset[str]) -> None:
         """The slot of ``tenants`` left this replica: forget its partitions once nothing here holds them."""
@@ -341,8 +386,11 @@ class Ledger:
                 self._undo.pop(key, None)
 
     def rollback(self) -> int:
-        """Undo every write not yet committed (the transaction failed); returns how many keys."""
+        """Undo every write not yet committed (the transaction failed); returns how many keys. The
+        failure may hide a commit that landed, so the view settles these keys from the topic when the
+        handler's next runner acquires its tenants."""
         undone = len(self._undo)
+        self.view.doubt(self._undo)
         for key, value in self._undo.items():
             self.view._set(key, value)
         self._undo.clear()
