@@ -231,12 +231,20 @@ class _Sync:
         existing = await self._outcomes_under(group)
         seen: set[str] = set()
         async for std in self.ab.iter_standards(document_guid=doc.guid):
+            if std.guid.lower() in seen:
+                continue  # the walk pages by key, so never expected; a second create would be a duplicate
             target = await self._group_for(group, std)
             await self._upsert(std, doc.guid, target, existing.get(std.guid.lower()))
             seen.add(std.guid.lower())
-        for guid, link in existing.items():
-            if guid not in seen:
-                await self._retire(guid, link)
+        unseen = [guid for guid in existing if guid not in seen]
+        if unseen:
+            # Not met by the walk: AB changed meanwhile, or the standard is gone. Ask before
+            # unlinking an outcome teachers may use.
+            now = await self.ab.standards_by_guid(unseen)
+            for guid in unseen:
+                std = now.get(guid)
+                if std is None or std.deleted or not same_guid(std.document_guid, doc.guid):
+                    await self._retire(guid, existing[guid])
         delivered_sections = {s.guid.lower() for s in doc.sections}
         for guid, sub in (await self.tree.subgroups(group.id)).items():
             if guid not in delivered_sections:

@@ -204,6 +204,28 @@ async def test_iter_standards_walks_more_than_100(ab: Sim, client: ABConnectClie
     assert len(in_section) == 125 and {s.section_guid for s in in_section} == {section}
 
 
+async def test_a_walk_meets_each_standard_once_while_others_are_added_and_deleted(
+    ab: Sim, client: ABConnectClient,
+) -> None:
+    # bench/chaos: an offset walk met one standard on two pages (one added before the offset
+    # meanwhile) and the reconcile created its outcome twice; a deletion before the offset skips one.
+    ab.sim.seed(SeedRequest(documents=1, standards_per_document=250, sections_per_document=2, seed=3))
+    doc = next(iter(ab.sim.documents))
+    before = {s.guid async for s in client.iter_standards(document_guid=doc)}
+    met: list[str] = []
+    deleted: set[str] = set()
+    async for std in client.iter_standards(document_guid=doc):
+        met.append(std.guid)
+        if len(met) == 100:  # the first page is read: change the catalogue before the next request
+            for guid in sorted(met)[:10]:
+                ab.sim.mutate(MutateRequest(kind="delete_standard", standard_guid=guid))
+                deleted.add(guid)
+            ab.sim.mutate(MutateRequest(kind="add_standard", document_guid=doc, count=20, seed=5))
+    assert len(met) == len(set(met)), "a standard was met twice"
+    assert before - deleted <= set(met), "a standard that was there all along was skipped"
+    assert met == sorted(met, key=str.lower)
+
+
 async def test_events_paging_with_gaps(ab: Sim, client: ABConnectClient) -> None:
     ab.sim.seed(SeedRequest(documents=6, standards_per_document=20, sections_per_document=2, seed=3))
     ab.sim.mutate(MutateRequest(kind="random", count=40, seed=5))

@@ -159,18 +159,28 @@ class ABConnectClient:
         self, *, document_guid: str | None = None, section_guid: str | None = None,
         include_deleted: bool = False,
     ) -> AsyncIterator[Standard]:
-        """Every deliverable standard of the document/section, walking all pages."""
-        offset = 0
+        """Every deliverable standard of the document/section, each once, walking all pages.
+
+        Pages are keyed on the GUID (``guid gt '<last one>'``), not on an offset: AB warns that
+        paging while the catalogue changes skips or repeats items (L1263), and a GUID sort alone
+        does not help when standards are added or deleted before the offset (bench/chaos: a
+        reconcile met one standard on two pages and created its outcome twice). Text comparisons
+        are alphabetical (L630-674); paging by key on them is [INFERRED].
+        """
+        after: str | None = None
         while True:
             page = await self.standards_page(
-                document_guid=document_guid, section_guid=section_guid, offset=offset,
-                include_deleted=include_deleted,
+                document_guid=document_guid, section_guid=section_guid, include_deleted=include_deleted,
+                guid_filter=None if after is None else f"guid gt {quote_literal(after)}",
             )
             for standard in page.standards:
+                if after is not None and standard.guid.lower() <= after.lower():
+                    raise malformed(f"standards after {after}: the answer holds {standard.guid}, which is not after "
+                                    "it (the guid filter or the sort was ignored)")
                 yield standard
-            if not page.has_more:
+            if not page.has_more or not page.standards:
                 return
-            offset += len(page.standards)
+            after = page.standards[-1].guid
 
     async def standard(self, guid: str) -> Standard:
         """One standard by GUID, deleted ones included (``.deleted``; L13963).
