@@ -242,8 +242,8 @@ class _Sync:
             # unlinking an outcome teachers may use.
             now = await self.ab.standards_by_guid(unseen)
             for guid in unseen:
-                std = now.get(guid)
-                if std is None or std.deleted or not same_guid(std.document_guid, doc.guid):
+                current = now.get(guid)
+                if current is None or current.deleted or not same_guid(current.document_guid, doc.guid):
                     await self._retire(guid, existing[guid])
         delivered_sections = {s.guid.lower() for s in doc.sections}
         for guid, sub in (await self.tree.subgroups(group.id)).items():
