@@ -13,7 +13,9 @@ roster rows of one fetched batch are merged into one ``add_students_to_class`` (
   class is created only after the site's classes have been read once in this process (a few
   pages), so a class created just before a crash is found by name, not made twice.
 - Members: (class, user) in the ledger; adds with ``ignore_already_enrolled``. A drop or a
-  deletion removes the student from the class; a student deleted upstream keeps the account.
+  deletion removes the student from the class; a student deleted upstream keeps the account. In a
+  recovery window (worker/recovery.py) a drop the ledger does not know reads the class first: the
+  dead runner may have made the member without committing it.
 
 Reconcile requests (``edusync.matrixlms.reconcile``) compare a slice of the classes with MatrixLMS
 and repair changes made there by hand (``handlers/matrixlms_reconcile.py``).
@@ -341,9 +343,10 @@ class _Sync:
         """Roster rows merged into one add and one remove per class."""
         adds: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
         removes: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
+        unsure: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
         for i, change in todo:
             try:
-                self._plan_member(i, change, adds, removes)
+                self._plan_member(i, change, adds, removes, unsure)
             except (PermanentFailure, PrerequisiteMissing) as exc:
                 self.results[i] = exc
         for i, change in todo:
@@ -356,13 +359,21 @@ class _Sync:
                     continue
                 class_id = int(self.ledger.get(self._key("class", change.section_id))["id"])
                 adds[class_id].append((i, uid, self._key("member", change.district_id, change.section_id)))
+        for class_id, items in unsure.items():
+            enrolled = {s.id for s in await self.client.get_students_for_class(class_id) if s.enrolled}
+            for item in items:
+                if item[1] in enrolled:
+                    removes[class_id].append(item)
+                else:
+                    self.results[item[0]] = Outcome.NOOP
         for class_id, items in adds.items():
             await self._merged(class_id, items, add=True)
         for class_id, items in removes.items():
             await self._merged(class_id, items, add=False)
 
     def _plan_member(self, i: int, change: EnrollmentChange, adds: dict[int, list[tuple[int, int, str]]],
-                     removes: dict[int, list[tuple[int, int, str]]]) -> None:
+                     removes: dict[int, list[tuple[int, int, str]]],
+                     unsure: dict[int, list[tuple[int, int, str]]]) -> None:
         sid, district = change.section_id, change.district_id
         if not district:
             raise PermanentFailure(f"roster row {sid}/{change.student_id}: the student has no district id")
@@ -377,6 +388,11 @@ class _Sync:
             return  # planned once the student's user id is known
         current = self.ledger.get(member)
         user = self.ledger.get(self._key("user", district))
+        if user is not None and current is None and klass is not None and recovering():
+            # A runner that died before its commit may have added the student (its add and this
+            # drop can share a batch, where only the drop is handled): MatrixLMS tells, one read a class.
+            unsure[int(klass["id"])].append((i, int(user["id"]), member))
+            return
         if current is None or user is None:
             self.results[i] = Outcome.NOOP
             return
