@@ -7,7 +7,6 @@ interleavings are fixed by holding a call until the other lane is done."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
@@ -17,12 +16,11 @@ from handlers.roster_changes import EnrollmentChange, StudentChange
 from handlers.roster_identity import RosterIds
 from handlers.roster_reference import roster_reference
 from handlers.roster_to_class import ClassTenant, RosterToClass, _Sync
-from schemas.envelope import CloudEvent, make_event
-from schemas.illuminate import DELETED, UPSERTED, DeletedV1, RosterUpsertedV1
-from schemas.illuminate_records import RosterRecordV1, StudentRecordV1
+from schemas.illuminate_records import StudentRecordV1
 from simulators.classroom import DEMO_SECRET, ClassSimulator, create_app
 from simulators.server import ThreadedServer
 from tests.http_settings import http_settings
+from tests.roster_events import enrol_then_delete
 from worker.clients.classroom import ClassroomClient
 from worker.clients.classroom_specs import ClassSpec, EnrollmentSpec
 from worker.ledger import Ledger, LedgerView
@@ -162,22 +160,6 @@ async def test_a_renames_update_never_re_creates_an_enrolment_whose_drop_is_stil
     assert ledger.get(f"class/{TENANT}/enrollment/{PERSON}/{sid}") is None
 
 
-def _roster_events(sid: str, student: str) -> tuple[CloudEvent, CloudEvent]:
-    """A student's enrolment in ``sid``, then the row deleted upstream a walk later."""
-    subject = f"{TENANT}/roster/{sid}/{student}"
-    t0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
-    enrol = make_event(tenant=TENANT, source="illuminate", type=UPSERTED["roster"], subject=subject,
-                       version="new>1@1", time=t0, data=RosterUpsertedV1(
-                           natural_key=f"{sid}/{student}", key_parts=[sid, student], content_hash="1",
-                           record=RosterRecordV1(student_id=student, district_student_id=PERSON, first_name="Nora",
-                                                 last_name="White", section_id=sid)))
-    delete = make_event(tenant=TENANT, source="illuminate", type=DELETED["roster"], subject=subject,
-                        version="1>gone@2", time=t0 + timedelta(minutes=5), data=DeletedV1(
-                            natural_key=f"{sid}/{student}", key_parts=[sid, student], last_content_hash="1",
-                            detected_by="snapshot_diff", walk=2))
-    return enrol, delete
-
-
 async def test_after_a_runner_died_uncommitted_an_enrolment_it_made_is_dropped_by_the_newer_delete(
     url: tuple[ClassSimulator, str],
 ) -> None:
@@ -190,7 +172,7 @@ async def test_after_a_runner_died_uncommitted_an_enrolment_it_made_is_dropped_b
     sid = SECTIONS[0]
     ext = ids.section(sid)
     reference = roster_reference(f"127.0.0.1:{9 + 1000}")  # its own tables: nothing restores them here
-    enrol, delete = _roster_events(sid, "100090")
+    enrol, delete = enrol_then_delete(TENANT, sid, "100090", PERSON)
     reference.latest._set(f"{TENANT}|{enrol.subject}", (delete.id, delete.time.timestamp()))  # known newer
     reference.people._set(f"{TENANT}/student/100090", {"district": PERSON, "first": "Nora", "last": "White"})
     async with ClassroomClient(base, DEMO_SECRET, timezone="America/Los_Angeles",

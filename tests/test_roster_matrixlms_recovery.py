@@ -6,20 +6,17 @@ MatrixLMS (one read a class) instead of trusting the ledger. Real MatrixLMS simu
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from handlers.roster_identity import RosterIds
 from handlers.roster_reference import roster_reference
 from handlers.roster_to_matrixlms import MatrixTenant, RosterToMatrixLMS
-from schemas.envelope import CloudEvent, make_event
-from schemas.illuminate import DELETED, UPSERTED, DeletedV1, RosterUpsertedV1
-from schemas.illuminate_records import RosterRecordV1
 from simulators.matrixlms import DEMO_API_KEY, KeyGrant, MatrixSimulator, create_app
 from simulators.roster_convergence_matrixlms import READ_FUNCTIONS, calls_by_function
 from simulators.server import ThreadedServer
 from tests.http_settings import http_settings
+from tests.roster_events import enrol_then_delete
 from worker.clients.matrixlms import ClassAttributes, MatrixLMSClient, UserAttributes
 from worker.clients.matrixlms_budget import SiteBudget
 from worker.ledger import Ledger, LedgerView
@@ -36,22 +33,6 @@ def matrix() -> Iterator[tuple[MatrixSimulator, str]]:
     sim = MatrixSimulator(keys={DEMO_API_KEY: KeyGrant()})
     with ThreadedServer(create_app(sim)) as srv:
         yield sim, srv.url
-
-
-def _events() -> tuple[CloudEvent, CloudEvent]:
-    """The student's enrolment in SECTION, then the row deleted upstream a walk later."""
-    subject = f"{TENANT}/roster/{SECTION}/{STUDENT}"
-    t0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
-    enrol = make_event(tenant=TENANT, source="illuminate", type=UPSERTED["roster"], subject=subject,
-                       version="new>1@1", time=t0, data=RosterUpsertedV1(
-                           natural_key=f"{SECTION}/{STUDENT}", key_parts=[SECTION, STUDENT], content_hash="1",
-                           record=RosterRecordV1(student_id=STUDENT, district_student_id=DISTRICT, first_name="Nora",
-                                                 last_name="White", section_id=SECTION)))
-    delete = make_event(tenant=TENANT, source="illuminate", type=DELETED["roster"], subject=subject,
-                        version="1>gone@2", time=t0 + timedelta(minutes=5), data=DeletedV1(
-                            natural_key=f"{SECTION}/{STUDENT}", key_parts=[SECTION, STUDENT], last_content_hash="1",
-                            detected_by="snapshot_diff", walk=2))
-    return enrol, delete
 
 
 def _writes(sim: MatrixSimulator) -> int:
@@ -79,7 +60,7 @@ async def test_an_enrolment_a_dead_runner_made_is_removed_by_the_delete_in_the_s
         ledger.put(f"matrix/{TENANT}/user/{DISTRICT}", {"id": user_id, "fp": "-"})
         # What the dead runner did in MatrixLMS, and nowhere else.
         await client.add_students_to_class(class_id, [user_id], ignore_already_enrolled=True)
-        enrol, delete = _events()
+        enrol, delete = enrol_then_delete(TENANT, SECTION, STUDENT, DISTRICT)
 
         # Outside recovery the ledger is trusted: its picture has no such member.
         assert await handler.handle_batch([enrol, delete], ledger) == [Outcome.SKIPPED, Outcome.NOOP]
