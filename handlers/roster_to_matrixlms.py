@@ -361,11 +361,11 @@ class _Sync:
                 adds[class_id].append((i, uid, self._key("member", change.district_id, change.section_id)))
         for class_id, items in unsure.items():
             enrolled = {s.id for s in await self.client.get_students_for_class(class_id) if s.enrolled}
-            for item in items:
-                if item[1] in enrolled:
-                    removes[class_id].append(item)
+            for i, uid, member in items:
+                if uid in enrolled:
+                    removes[class_id].append((i, uid, member))
                 else:
-                    self.results[item[0]] = Outcome.NOOP
+                    self.results[i] = Outcome.NOOP
         for class_id, items in adds.items():
             await self._merged(class_id, items, add=True)
         for class_id, items in removes.items():

@@ -230,9 +230,8 @@ class _Sync:
         group = await self.tree.ensure_group(root, doc.guid, doc.descr or doc.guid)
         existing = await self._outcomes_under(group)
         seen: set[str] = set()
+        # Each standard once: the client pages by GUID and refuses an answer that goes back.
         async for std in self.ab.iter_standards(document_guid=doc.guid):
-            if std.guid.lower() in seen:
-                continue  # the walk pages by key, so never expected; a second create would be a duplicate
             target = await self._group_for(group, std)
             await self._upsert(std, doc.guid, target, existing.get(std.guid.lower()))
             seen.add(std.guid.lower())

@@ -166,8 +166,9 @@ class LedgerView:
         """Set every doubtful key to what the topic holds for it; returns how many changed. Call it
         once the failed transaction is settled: a transactional producer with the same id has started
         (it completes or aborts the transaction in hand). The follower cannot do this: it skips this
-        process's own records, and it may have passed them already (bench/chaos: a MatrixLMS member
-        whose commit landed was rolled back here, so the drop that followed wrote nothing)."""
+        process's own records, and it may have passed them already (bench/chaos: a drop's member
+        tombstone that had landed was rolled back to "member", and the MatrixLMS reconcile, which
+        brings the site back to the ledger, enrolled the student again)."""
         keys, self._doubtful = self._doubtful, set()
         if not keys:
             return 0
@@ -178,19 +179,18 @@ class LedgerView:
         parts = sorted({tenant_partition(ledger_tenant(k), count) for k in keys})
         if not parts:
             return 0
-        held: dict[str, bytes | None] = {}
+        held: dict[str, Any] = {}
         try:
             async for records in committed_batches(self.kafka, self.topic, timeout=timeout, only=lambda _n: parts):
                 for rec in records:
                     if rec.key is not None and (key := rec.key.decode()) in keys:
-                        held[key] = rec.value
+                        _apply(held, key, rec.value)
         except BaseException:
             self._doubtful |= keys  # still in doubt: the next settle reads them again
             raise
         changed = 0
         for key in keys:
-            value = held.get(key)
-            truth = None if value is None else orjson.loads(value)
+            truth = held.get(key)
             if self._data.get(key) != truth:
                 self._set(key, truth)
                 changed += 1

@@ -177,10 +177,10 @@ class ABConnectClient:
                 if after is not None and standard.guid.lower() <= after.lower():
                     raise malformed(f"standards after {after}: the answer holds {standard.guid}, which is not after "
                                     "it (the guid filter or the sort was ignored)")
+                after = standard.guid
                 yield standard
             if not page.has_more or not page.standards:
                 return
-            after = page.standards[-1].guid
 
     async def standard(self, guid: str) -> Standard:
         """One standard by GUID, deleted ones included (``.deleted``; L13963).
